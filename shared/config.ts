@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { RoleSchema } from './roles.js';
+
+/**
+ * All environment configuration of codegod, in one schema. Every process (CLI, orchestrator,
+ * worker, bench) calls `loadConfig()` once; a bad variable ends it with one readable line per
+ * problem. Secrets may be given as `NAME_FILE` (a path whose contents are the value) so they
+ * never sit in a worker's environment, where any child could read them via /proc.
+ */
+const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const bool = (def: boolean) =>
+  z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
+export const ConfigSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Key prefix of every codegod key. For Redis Cluster use a hash tag, e.g. `{codegod}`. */
+  CODEGOD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}-]{1,40}$/, 'letters, digits, _ - { } only (max 40)')
+    .default('codegod'),
+  LOG_LEVEL: z
+    .string()
+    .transform((v) => v.toLowerCase())
+    .pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .default('info'),
+  AGENT_ROLE: RoleSchema.optional(),
+  /** Identifies this process in codegod:agents:status; defaults to host + pid. */
+  AGENT_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/).optional(),
+  WORKER_CONCURRENCY: int(4, 1, 1000),
+  /** BullMQ lock: renewed every half of it while a task runs, so tasks may take hours. */
+  CODEGOD_LOCK_DURATION_MS: int(60_000, 1_000),
+  /** How often workers look for jobs whose worker died; a killed worker's task re-runs after ~lock + this. */
+  CODEGOD_STALLED_INTERVAL_MS: int(30_000, 500),
+  CODEGOD_MAX_STALLED_COUNT: int(2, 0, 100),
+  /** Wall-clock limit of one task attempt; the executor is aborted through its AbortSignal. */
+  CODEGOD_TASK_TIMEOUT_MS: int(30 * 60_000, 100),
+  /** Attempts per task (executor errors are retried with exponential backoff). */
+  CODEGOD_TASK_ATTEMPTS: int(2, 1, 20),
+  CODEGOD_TASK_BACKOFF_MS: int(2_000, 0),
+  CODEGOD_RECONCILE_INTERVAL_MS: int(10_000, 100),
+  CODEGOD_HEARTBEAT_MS: int(5_000, 100),
+  CODEGOD_MAX_TASKS_PER_BUILD: int(200, 1, 100_000),
+  CODEGOD_MAX_GOAL_CHARS: int(4_000, 10, 100_000),
+  /** Approximate cap on entries kept in each build's event stream. */
+  CODEGOD_EVENTS_MAXLEN: int(100_000, 100),
+  /** Completed BullMQ jobs kept per queue (task state lives in codegod's own keys). */
+  CODEGOD_KEEP_COMPLETED_JOBS: int(1_000, 0),
+  CODEGOD_KEEP_FAILED_JOBS: int(5_000, 0),
+  /** Which TaskExecutor workers run: `scripted` follows directives in the task description (tests, benches). */
+  CODEGOD_EXECUTOR: z.enum(['scripted', 'agent']).default('agent'),
+  CODEGOD_WORKSPACE_ROOT: z.string().min(1).default('./workspaces'),
+  /** Milliseconds a short-lived caller (CLI) waits for Redis before giving up. */
+  CODEGOD_CONNECT_TIMEOUT_MS: int(3_000, 100),
+  /** When set, workers touch this file on every heartbeat; container health checks read its age. */
+  CODEGOD_HEALTH_FILE: z.string().min(1).optional(),
+  /** Test-only fault injection: `name` or `name:count`; the process exits abruptly at that point. */
+  CODEGOD_CRASH_AT: z.string().regex(/^[a-z-]+(:\d+)?$/).optional(),
+
+  // LLM (OpenAI-compatible endpoint: vLLM in production, Ollama or the scripted server elsewhere)
+  VLLM_API_URL: z.string().url().default('http://vllm-server:8000/v1'),
+  LLM_API_KEY: z.string().min(1).optional(),
+  /** Model name; when unset, the first model the endpoint's /v1/models lists. */
+  LLM_MODEL: z.string().min(1).optional(),
+  LLM_MODEL_BACKEND: z.string().min(1).optional(),
+  LLM_MODEL_FRONTEND: z.string().min(1).optional(),
+  LLM_MODEL_DEVOPS: z.string().min(1).optional(),
+  LLM_MODEL_TESTING: z.string().min(1).optional(),
+  LLM_TIMEOUT_MS: int(120_000, 100),
+  LLM_MAX_RETRIES: int(3, 0, 20),
+  /** Requests in flight per process; vLLM batches them, so keep it at least the worker concurrency. */
+  LLM_MAX_INFLIGHT: int(16, 1, 1000),
+  /** Re-asks after invalid JSON, schema violations or a truncated reply. */
+  LLM_REPAIR_ATTEMPTS: int(2, 0, 10),
+  LLM_STRUCTURED_OUTPUT: z.enum(['json_schema', 'json_object']).default('json_schema'),
+  /** ORPAV iterations per task before the loop counts as stuck. */
+  CODEGOD_MAX_ITERATIONS: int(4, 1, 50),
+  CODEGOD_COMMAND_TIMEOUT_MS: int(120_000, 100),
+  CODEGOD_OUTPUT_CAP_BYTES: int(64 * 1024, 1024),
+  /** Docker endpoint for devops image/container actions; unset means those actions are refused. */
+  CODEGOD_DOCKER_HOST: z.string().min(1).optional(),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Variables that may be given as NAME_FILE; the file's contents (trimmed) become NAME. */
+const FILE_SECRETS = ['REDIS_PASSWORD', 'LLM_API_KEY'] as const;
+
+function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = { ...env };
+  for (const name of FILE_SECRETS) {
+    const path = env[`${name}_FILE`];
+    if (!path) continue;
+    try {
+      out[name] = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return out;
+}
+
+/** Blank variables count as unset, so `FOO=` in an env file means "use the default". */
+function dropBlank(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v.trim() !== '') out[k] = v.trim();
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const resolved = dropBlank(resolveSecretFiles(env, problems));
+  const parsed = ConfigSchema.safeParse(resolved);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.');
+      const got = resolved[name];
+      problems.push(`${name}: ${issue.message}${got === undefined ? '' : ` (got '${got.slice(0, 60)}')`}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}

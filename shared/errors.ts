@@ -1,0 +1,80 @@
+/**
+ * Typed errors with a stable `code`. Expected failures (bad input, unreachable services)
+ * are CodegodErrors: entry points print `message` as one line and exit with `exitCode`,
+ * never a stack trace. Anything else is a bug and keeps its stack.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'REDIS_UNREACHABLE'
+  | 'PLAN_INVALID'
+  | 'GOAL_INVALID'
+  | 'BUILD_NOT_FOUND'
+  | 'TASK_NOT_FOUND'
+  | 'BUILD_STATE'
+  | 'DATA_CORRUPT'
+  | 'GROW_REJECTED'
+  | 'TASK_ABORTED'
+  | 'TASK_TIMEOUT'
+  | 'EXECUTOR_FAILED'
+  | 'LLM_UNREACHABLE'
+  | 'LLM_MODEL_UNKNOWN'
+  | 'LLM_BAD_RESPONSE'
+  | 'LLM_BUDGET'
+  | 'SANDBOX_PATH'
+  | 'SANDBOX_POLICY'
+  | 'SANDBOX_TIMEOUT'
+  | 'ACTION_INVALID'
+  | 'USAGE';
+
+export class CodegodError extends Error {
+  readonly code: ErrorCode;
+  /** Process exit code an entry point uses when this error ends it. */
+  readonly exitCode: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = options?.exitCode ?? 1;
+  }
+}
+
+export class ConfigError extends CodegodError {
+  constructor(readonly problems: string[]) {
+    super('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, { exitCode: 2 });
+  }
+}
+
+export class RedisUnreachableError extends CodegodError {
+  constructor(url: string, detail: string) {
+    super(
+      'REDIS_UNREACHABLE',
+      `cannot reach Redis at ${url} (${detail}); start redis-server or set REDIS_URL`,
+      { exitCode: 3 },
+    );
+  }
+}
+
+export class PlanValidationError extends CodegodError {
+  constructor(readonly problems: string[]) {
+    super('PLAN_INVALID', `invalid plan: ${problems.join('; ')}`, { exitCode: 2 });
+  }
+}
+
+export class DataCorruptError extends CodegodError {
+  constructor(what: string, detail: string) {
+    super('DATA_CORRUPT', `malformed data in Redis at ${what}: ${detail}`);
+  }
+}
+
+export class NotFoundError extends CodegodError {
+  constructor(kind: 'build' | 'task', id: string) {
+    super(kind === 'build' ? 'BUILD_NOT_FOUND' : 'TASK_NOT_FOUND', `${kind} ${id} not found`, { exitCode: 4 });
+  }
+}
+
+/** Renders an unknown thrown value as one line, for logs and task failure reasons. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err).split('\n')[0] ?? 'unknown error';
+}
