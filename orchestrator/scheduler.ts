@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config.js';
+import { DagStore, newBuildId, type Completion, type GrowRequest } from '../shared/dag.js';
+import { CodegodError } from '../shared/errors.js';
+import type { Keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import type { Plan } from '../shared/plan.js';
+import { TaskQueues, taskJobId, type ReadyTask } from '../shared/queues.js';
+import { ControlMessageSchema, type ControlMessage } from '../shared/control.js';
+
+/**
+ * Turns DAG transitions into BullMQ jobs. Every transition is one Lua script (shared/dag.ts);
+ * the jobs it releases are added right after with deterministic ids. A crash between the two
+ * leaves tasks `queued` without a job, which the reconciler re-adds — so nothing is lost, and
+ * the ids make the re-add harmless if the job was in fact added.
+ */
+export class Scheduler {
+  readonly dag: DagStore;
+  readonly queues: TaskQueues;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: Keys,
+    readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.dag = new DagStore(redis, keys, config.CODEGOD_EVENTS_MAXLEN);
+    this.queues = new TaskQueues(redis, keys, config);
+  }
+
+  /** Stores a validated plan as a build and enqueues its roots. */
+  async createBuild(input: { goal: string; plan: Plan; buildId?: string; maxTasks?: number }): Promise<string> {
+    const buildId = input.buildId ?? newBuildId();
+    const ready = await this.dag.createBuild({
+      buildId,
+      goal: input.goal,
+      plan: input.plan,
+      maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
+    });
+    await this.queues.enqueue(buildId, ready);
+    this.logger.info({ buildId, tasks: input.plan.tasks.length, roots: ready.length }, 'build created');
+    return buildId;
+  }
+
+  /** Records success, releases the dependents it made ready, and retires a finished build. */
+  async taskSucceeded(buildId: string, taskId: string, gen: number, result: unknown, beforeRelease?: () => void): Promise<Completion> {
+    const completion = await this.dag.completeTask(buildId, taskId, gen, result);
+    beforeRelease?.();
+    await this.queues.enqueue(buildId, completion.ready);
+    if (completion.finished) await this.dag.markInactive(buildId);
+    return completion;
+  }
+
+  async taskFailed(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
+    const completion = await this.dag.failTask(buildId, taskId, gen, error);
+    if (completion.finished) await this.dag.markInactive(buildId);
+    if (completion.applied) this.logger.warn({ buildId, taskId, error }, 'task failed');
+    return completion;
+  }
+
+  /**
+   * Cancels a running build: open tasks become cancelled in one script (so nothing more is
+   * released), waiting jobs are removed, and workers running its tasks are told to abort.
+   * Workers also notice the cancelled state on their next heartbeat, should the notice be
+   * missed.
+   */
+  async cancel(buildId: string, reason = 'cancelled by user'): Promise<void> {
+    const withJobs = await this.dag.cancelBuild(buildId, reason);
+    await this.dag.markInactive(buildId);
+    await Promise.all(
+      withJobs
+        .filter((t) => t.previous === 'queued')
+        .map((t) => this.queues.get(t.role).remove(taskJobId(buildId, t.taskId, t.gen)).catch(() => 0)),
+    );
+    const notice: ControlMessage = { type: 'cancel', buildId, reason };
+    await this.redis.publish(this.keys.control, JSON.stringify(ControlMessageSchema.parse(notice)));
+    this.logger.info({ buildId, reason, running: withJobs.filter((t) => t.previous === 'running').length }, 'build cancelled');
+  }
+
+  /** Retries one failed task, or every failed task of the build when `taskId` is omitted. */
+  async retry(buildId: string, taskId?: string): Promise<string[]> {
+    let ids: string[];
+    if (taskId) ids = [taskId];
+    else {
+      const states = await this.dag.getTaskStates(buildId);
+      ids = [...states].filter(([, s]) => s === 'failed').map(([id]) => id);
+      if (ids.length === 0) throw new CodegodError('BUILD_STATE', `build ${buildId} has no failed task to retry`);
+    }
+    const ready: ReadyTask[] = [];
+    for (const id of ids) ready.push(await this.dag.retryTask(buildId, id));
+    await this.redis.sadd(this.keys.activeBuilds, buildId);
+    await this.queues.enqueue(buildId, ready);
+    this.logger.info({ buildId, tasks: ids }, 'tasks retried');
+    return ids;
+  }
+
+  async grow(buildId: string, request: GrowRequest): Promise<ReadyTask[]> {
+    const ready = await this.dag.growBuild(buildId, request);
+    await this.queues.enqueue(buildId, ready);
+    this.logger.info({ buildId, added: request.tasks.map((t) => t.spec.id) }, 'build grown');
+    return ready;
+  }
+
+  async close(): Promise<void> {
+    await this.queues.close();
+  }
+}

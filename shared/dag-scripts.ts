@@ -1,0 +1,372 @@
+import { LuaScript } from './lua.js';
+
+/**
+ * The DAG state machine of a build, as Lua scripts. Each transition (create, start, complete,
+ * fail, cancel, retry, grow) must be atomic: a task is marked done exactly once, and the
+ * dependents whose last dependency that was are released by the same script, together with
+ * the build's counters and its event stream entry. Two workers finishing the two last
+ * dependencies of a task at the same instant therefore release it exactly once, and a crash
+ * can never leave a half-applied transition.
+ *
+ * Every script touches only keys of one build (`P:build:{B}...`, one hash tag), so they run
+ * on Redis Cluster too. Keys common to all scripts: KEYS[1] build hash, KEYS[2] states hash,
+ * KEYS[3] event stream. ARGV[1] is the task key prefix, ARGV[2] now (ms), ARGV[3] the stream's
+ * approximate max length.
+ *
+ * Invariant kept by all of them: a task's `remaining` equals the number of its dependencies
+ * that have not succeeded; `open` counts tasks not in a terminal state.
+ */
+const PRELUDE = `
+local buildKey, statesKey, eventsKey = KEYS[1], KEYS[2], KEYS[3]
+local prefix, now, maxlen = ARGV[1], ARGV[2], ARGV[3]
+
+local function emit(...)
+  redis.call('XADD', eventsKey, 'MAXLEN', '~', maxlen, '*', 'at', now, ...)
+end
+
+local function split(csv)
+  local out = {}
+  if csv == false or csv == nil or csv == '' then return out end
+  for part in string.gmatch(csv, '[^,]+') do out[#out + 1] = part end
+  return out
+end
+
+local function stateOf(id)
+  return redis.call('HGET', statesKey, id)
+end
+
+local function setState(id, st)
+  redis.call('HSET', statesKey, id, st)
+end
+
+-- Ends the build when no task is left open. Failed wins over succeeded.
+local function finishIfDone()
+  if redis.call('HGET', buildKey, 'state') ~= 'running' then return '' end
+  if tonumber(redis.call('HGET', buildKey, 'open')) > 0 then return '' end
+  local final = 'succeeded'
+  if tonumber(redis.call('HGET', buildKey, 'failed') or '0') > 0 then final = 'failed' end
+  redis.call('HSET', buildKey, 'state', final, 'finishedAt', now)
+  emit('type', 'build.finished', 'state', final, 'reason', redis.call('HGET', buildKey, 'reason') or '')
+  return final
+end
+
+-- Releases task id into the queued state; appends id, role, gen to out.
+local function release(id, out)
+  local key = prefix .. id
+  setState(id, 'queued')
+  redis.call('HSET', key, 'queuedAt', now)
+  local role = redis.call('HGET', key, 'role')
+  local gen = redis.call('HGET', key, 'gen')
+  emit('type', 'task.queued', 'task', id, 'role', role)
+  out[#out + 1] = id
+  out[#out + 1] = role
+  out[#out + 1] = gen
+end
+`;
+
+const script = (name: string, body: string) => new LuaScript(name, PRELUDE + body);
+
+/**
+ * ARGV[4] build id, [5] goal, [6] max tasks, [7] summary, [8] JSON array of
+ * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or the released roots as a
+ * flat list id, role, gen, ...
+ */
+export const createBuildScript = script(
+  'createBuild',
+  `
+if redis.call('EXISTS', buildKey) == 1 then return {'exists'} end
+local tasks = cjson.decode(ARGV[8])
+local n = #tasks
+redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running', 'createdAt', now,
+  'total', n, 'open', n, 'succeeded', 0, 'failed', 0, 'skipped', 0, 'cancelled', 0,
+  'maxTasks', ARGV[6], 'summary', ARGV[7], 'graphVersion', 0)
+emit('type', 'build.created', 'data', tostring(n))
+local ready = {}
+for _, t in ipairs(tasks) do
+  redis.call('HSET', prefix .. t.id, 'spec', t.spec, 'role', t.role, 'deps', t.deps,
+    'dependents', t.dependents, 'remaining', t.ndeps, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan')
+  setState(t.id, 'pending')
+end
+for _, t in ipairs(tasks) do
+  if t.ndeps == 0 then release(t.id, ready) end
+end
+return ready
+`,
+);
+
+/**
+ * ARGV[4] task id, [5] generation of the job, [6] worker id. Returns {'run', spec, attempt}
+ * when the worker should execute the task, else {reason}: the task's terminal state, 'stale'
+ * (a job of an older generation), 'build-<state>' or 'missing'. A task found 'running' is a
+ * re-delivery after its worker died, and runs again.
+ */
+export const startTaskScript = script(
+  'startTask',
+  `
+local id, gen = ARGV[4], ARGV[5]
+local bstate = redis.call('HGET', buildKey, 'state')
+local st = stateOf(id)
+if not bstate or not st then return {'missing'} end
+if bstate ~= 'running' then return {'build-' .. bstate} end
+local key = prefix .. id
+if redis.call('HGET', key, 'gen') ~= gen then return {'stale'} end
+if st ~= 'queued' and st ~= 'running' then return {st} end
+setState(id, 'running')
+local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'startedAt', now, 'worker', ARGV[6])
+emit('type', 'task.started', 'task', id, 'role', redis.call('HGET', key, 'role'), 'attempt', attempt, 'worker', ARGV[6])
+return {'run', redis.call('HGET', key, 'spec'), attempt}
+`,
+);
+
+/**
+ * ARGV[4] task id, [5] generation, [6] result JSON. Returns {applied(0|1), finishedState,
+ * id, role, gen, ...} listing the dependents this completion made ready.
+ */
+export const completeTaskScript = script(
+  'completeTask',
+  `
+local id, gen = ARGV[4], ARGV[5]
+local st = stateOf(id)
+local key = prefix .. id
+if (st ~= 'running' and st ~= 'queued') or redis.call('HGET', key, 'gen') ~= gen then return {0, ''} end
+setState(id, 'succeeded')
+redis.call('HSET', key, 'finishedAt', now, 'result', ARGV[6])
+redis.call('HDEL', key, 'error')
+redis.call('HINCRBY', buildKey, 'succeeded', 1)
+redis.call('HINCRBY', buildKey, 'open', -1)
+emit('type', 'task.succeeded', 'task', id, 'role', redis.call('HGET', key, 'role'))
+local out = {1, ''}
+for _, d in ipairs(split(redis.call('HGET', key, 'dependents'))) do
+  local left = redis.call('HINCRBY', prefix .. d, 'remaining', -1)
+  if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
+end
+out[2] = finishIfDone()
+return out
+`,
+);
+
+/**
+ * ARGV[4] task id, [5] generation, [6] error. Fails the task for good and skips every
+ * pending transitive dependent. Returns {applied(0|1), finishedState}.
+ */
+export const failTaskScript = script(
+  'failTask',
+  `
+local id, gen, err = ARGV[4], ARGV[5], ARGV[6]
+local st = stateOf(id)
+local key = prefix .. id
+if (st ~= 'running' and st ~= 'queued') or redis.call('HGET', key, 'gen') ~= gen then return {0, ''} end
+setState(id, 'failed')
+redis.call('HSET', key, 'finishedAt', now, 'error', err)
+redis.call('HINCRBY', buildKey, 'failed', 1)
+redis.call('HINCRBY', buildKey, 'open', -1)
+if not redis.call('HGET', buildKey, 'failedTask') then
+  redis.call('HSET', buildKey, 'failedTask', id, 'reason', 'task ' .. id .. ' failed: ' .. err)
+end
+emit('type', 'task.failed', 'task', id, 'role', redis.call('HGET', key, 'role'), 'reason', err)
+local queue = split(redis.call('HGET', key, 'dependents'))
+local i = 1
+while i <= #queue do
+  local d = queue[i]
+  i = i + 1
+  if stateOf(d) == 'pending' then
+    setState(d, 'skipped')
+    redis.call('HINCRBY', buildKey, 'skipped', 1)
+    redis.call('HINCRBY', buildKey, 'open', -1)
+    emit('type', 'task.skipped', 'task', d, 'reason', 'dependency ' .. id .. ' failed')
+    for _, dd in ipairs(split(redis.call('HGET', prefix .. d, 'dependents'))) do queue[#queue + 1] = dd end
+  end
+end
+return {1, finishIfDone()}
+`,
+);
+
+/**
+ * ARGV[4] reason. Cancels every open task of a running build. Returns {'err', message} or
+ * {'ok', id, role, gen, previousState, ...} for the tasks that had a job.
+ */
+export const cancelBuildScript = script(
+  'cancelBuild',
+  `
+local bstate = redis.call('HGET', buildKey, 'state')
+if bstate ~= 'running' then return {'err', 'build is ' .. tostring(bstate)} end
+local all = redis.call('HGETALL', statesKey)
+local out = {'ok'}
+for i = 1, #all, 2 do
+  local id, st = all[i], all[i + 1]
+  if st == 'pending' or st == 'queued' or st == 'running' then
+    setState(id, 'cancelled')
+    redis.call('HINCRBY', buildKey, 'cancelled', 1)
+    emit('type', 'task.cancelled', 'task', id)
+    if st ~= 'pending' then
+      local key = prefix .. id
+      out[#out + 1] = id
+      out[#out + 1] = redis.call('HGET', key, 'role')
+      out[#out + 1] = redis.call('HGET', key, 'gen')
+      out[#out + 1] = st
+    end
+  end
+end
+redis.call('HSET', buildKey, 'state', 'cancelled', 'open', 0, 'finishedAt', now, 'reason', ARGV[4])
+emit('type', 'build.cancelled', 'state', 'cancelled', 'reason', ARGV[4])
+return out
+`,
+);
+
+/**
+ * ARGV[4] task id. Re-opens a failed task (next generation, so its new job id differs from
+ * the failed one) and every skipped dependent whose dependencies can all still succeed,
+ * re-opening the build if it had ended failed. Returns {'err', message} or {'ok', id, role, gen}.
+ */
+export const retryTaskScript = script(
+  'retryTask',
+  `
+local id = ARGV[4]
+local bstate = redis.call('HGET', buildKey, 'state')
+if not bstate then return {'err', 'build not found'} end
+if bstate == 'cancelled' then return {'err', 'build is cancelled'} end
+local st = stateOf(id)
+if not st then return {'err', 'task ' .. id .. ' not found'} end
+if st ~= 'failed' then return {'err', 'task ' .. id .. ' is ' .. st .. ', only failed tasks can be retried'} end
+local key = prefix .. id
+redis.call('HINCRBY', key, 'gen', 1)
+redis.call('HSET', key, 'attempts', 0)
+redis.call('HDEL', key, 'error', 'finishedAt', 'result')
+redis.call('HINCRBY', buildKey, 'failed', -1)
+redis.call('HINCRBY', buildKey, 'open', 1)
+emit('type', 'task.retried', 'task', id)
+if bstate ~= 'running' then
+  redis.call('HSET', buildKey, 'state', 'running')
+  redis.call('HDEL', buildKey, 'finishedAt')
+  emit('type', 'build.reopened', 'state', 'running')
+end
+local out = {'ok'}
+release(id, out)
+-- Skipped dependents reachable from the task, re-opened to a fixpoint so that a task is
+-- re-opened only once every dependency of it is succeeded or open again.
+local candidates, seen = {}, {}
+local queue = split(redis.call('HGET', key, 'dependents'))
+local i = 1
+while i <= #queue do
+  local d = queue[i]
+  i = i + 1
+  if not seen[d] and stateOf(d) == 'skipped' then
+    seen[d] = true
+    candidates[#candidates + 1] = d
+    for _, dd in ipairs(split(redis.call('HGET', prefix .. d, 'dependents'))) do queue[#queue + 1] = dd end
+  end
+end
+local changed = true
+while changed do
+  changed = false
+  for _, d in ipairs(candidates) do
+    if stateOf(d) == 'skipped' then
+      local ok = true
+      for _, dep in ipairs(split(redis.call('HGET', prefix .. d, 'deps'))) do
+        local ds = stateOf(dep)
+        if ds ~= 'succeeded' and ds ~= 'pending' and ds ~= 'queued' and ds ~= 'running' then ok = false end
+      end
+      if ok then
+        setState(d, 'pending')
+        redis.call('HINCRBY', buildKey, 'skipped', -1)
+        redis.call('HINCRBY', buildKey, 'open', 1)
+        emit('type', 'task.retried', 'task', d, 'state', 'pending')
+        changed = true
+      end
+    end
+  end
+end
+if redis.call('HGET', buildKey, 'failedTask') == id then
+  redis.call('HDEL', buildKey, 'failedTask', 'reason')
+  local all = redis.call('HGETALL', statesKey)
+  for j = 1, #all, 2 do
+    if all[j + 1] == 'failed' then
+      local other = all[j]
+      local e = redis.call('HGET', prefix .. other, 'error') or ''
+      redis.call('HSET', buildKey, 'failedTask', other, 'reason', 'task ' .. other .. ' failed: ' .. e)
+      break
+    end
+  end
+end
+return out
+`,
+);
+
+/**
+ * Grows a running build. ARGV[4] expected graph version (the caller validated the whole
+ * graph at that version; any concurrent growth makes this answer 'conflict' so the caller
+ * re-validates), [5] JSON array of new tasks {id, role, spec, deps[], depth, origin},
+ * [6] JSON array of {id, deps[]}: existing pending tasks that must also wait on new tasks.
+ * Returns {'err', message}, {'conflict'} or {'ok', id, role, gen, ...} (new tasks ready now).
+ */
+export const growBuildScript = script(
+  'growBuild',
+  `
+if redis.call('HGET', buildKey, 'state') ~= 'running' then
+  return {'err', 'build is ' .. tostring(redis.call('HGET', buildKey, 'state'))}
+end
+if redis.call('HGET', buildKey, 'graphVersion') ~= ARGV[4] then return {'conflict'} end
+local added = cjson.decode(ARGV[5])
+local blocks = cjson.decode(ARGV[6])
+local total = tonumber(redis.call('HGET', buildKey, 'total'))
+local maxTasks = tonumber(redis.call('HGET', buildKey, 'maxTasks'))
+if total + #added > maxTasks then
+  return {'err', 'task limit reached: ' .. total .. ' + ' .. #added .. ' > ' .. maxTasks}
+end
+local isNew = {}
+for _, t in ipairs(added) do
+  if stateOf(t.id) then return {'err', 'task ' .. t.id .. ' already exists'} end
+  isNew[t.id] = true
+end
+for _, t in ipairs(added) do
+  for _, d in ipairs(t.deps) do
+    if not isNew[d] then
+      local ds = stateOf(d)
+      if not ds then return {'err', 'task ' .. t.id .. ' depends on unknown task ' .. d} end
+      if ds == 'failed' or ds == 'skipped' or ds == 'cancelled' then
+        return {'err', 'task ' .. t.id .. ' depends on ' .. d .. ', which is ' .. ds}
+      end
+    end
+  end
+end
+for _, b in ipairs(blocks) do
+  local bs = stateOf(b.id)
+  if bs ~= 'pending' then return {'err', 'task ' .. b.id .. ' is ' .. tostring(bs) .. ', only pending tasks can wait on new work'} end
+end
+local function append(id, field, value)
+  local key = prefix .. id
+  local cur = redis.call('HGET', key, field)
+  if cur == false or cur == '' then cur = value else cur = cur .. ',' .. value end
+  redis.call('HSET', key, field, cur)
+end
+for _, t in ipairs(added) do
+  local remaining = 0
+  for _, d in ipairs(t.deps) do
+    if isNew[d] or stateOf(d) ~= 'succeeded' then remaining = remaining + 1 end
+  end
+  redis.call('HSET', prefix .. t.id, 'spec', t.spec, 'role', t.role, 'deps', table.concat(t.deps, ','),
+    'dependents', '', 'remaining', remaining, 'gen', 0, 'attempts', 0, 'depth', t.depth, 'origin', t.origin)
+  setState(t.id, 'pending')
+end
+for _, t in ipairs(added) do
+  for _, d in ipairs(t.deps) do append(d, 'dependents', t.id) end
+end
+for _, b in ipairs(blocks) do
+  for _, n in ipairs(b.deps) do
+    append(b.id, 'deps', n)
+    append(n, 'dependents', b.id)
+    redis.call('HINCRBY', prefix .. b.id, 'remaining', 1)
+  end
+end
+redis.call('HINCRBY', buildKey, 'total', #added)
+redis.call('HINCRBY', buildKey, 'open', #added)
+redis.call('HINCRBY', buildKey, 'graphVersion', 1)
+emit('type', 'build.grown', 'data', tostring(#added))
+local out = {'ok'}
+for _, t in ipairs(added) do
+  if tonumber(redis.call('HGET', prefix .. t.id, 'remaining')) == 0 then release(t.id, out) end
+end
+return out
+`,
+);

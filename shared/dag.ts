@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  BuildRecordSchema,
+  parseRecord,
+  TaskRecordSchema,
+  TaskStateSchema,
+  type BuildRecord,
+  type BuildState,
+  type TaskRecord,
+  type TaskState,
+} from './build.js';
+import {
+  cancelBuildScript,
+  completeTaskScript,
+  createBuildScript,
+  failTaskScript,
+  growBuildScript,
+  retryTaskScript,
+  startTaskScript,
+} from './dag-scripts.js';
+import { CodegodError, DataCorruptError, NotFoundError } from './errors.js';
+import type { Keys } from './keys.js';
+import type { LuaScript } from './lua.js';
+import { findCycles, type Plan, type TaskSpec } from './plan.js';
+import type { ReadyTask } from './queues.js';
+import { RoleSchema } from './roles.js';
+
+export function newBuildId(): string {
+  return `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export type StartOutcome = { kind: 'run'; spec: TaskSpec; attempt: number } | { kind: 'skip'; reason: string };
+
+export interface Completion {
+  /** false when the task was already terminal (a duplicate delivery or a cancelled build). */
+  applied: boolean;
+  ready: ReadyTask[];
+  finished?: BuildState;
+}
+
+export interface TaskView extends TaskRecord {
+  id: string;
+  state: TaskState;
+}
+
+export interface GrowRequest {
+  tasks: Array<{ spec: TaskSpec; depth: number; origin: string }>;
+  /** Existing pending tasks that must also wait on some of the new tasks. */
+  blocks?: Array<{ taskId: string; waitFor: string[] }>;
+}
+
+/**
+ * A build's DAG state in Redis: typed wrappers over the Lua transitions of dag-scripts.ts
+ * plus validated reads. Both the orchestrator and the workers use it.
+ */
+export class DagStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly eventsMaxLen: number,
+  ) {}
+
+  private run(script: LuaScript, buildId: string, args: ReadonlyArray<string | number>): Promise<unknown> {
+    const k = this.keys;
+    return script.run(
+      this.redis,
+      [k.build(buildId), k.buildStates(buildId), k.events(buildId)],
+      [k.taskPrefix(buildId), Date.now(), this.eventsMaxLen, ...args],
+    );
+  }
+
+  private static readyList(flat: unknown[], from: number): ReadyTask[] {
+    const out: ReadyTask[] = [];
+    for (let i = from; i + 2 < flat.length; i += 3) {
+      out.push({ taskId: String(flat[i]), role: RoleSchema.parse(String(flat[i + 1])), gen: Number(flat[i + 2]) });
+    }
+    return out;
+  }
+
+  /** Stores a validated plan as a new running build and returns its roots (already marked queued). */
+  async createBuild(input: { buildId: string; goal: string; plan: Plan; maxTasks: number }): Promise<ReadyTask[]> {
+    const { buildId, plan } = input;
+    const dependents = new Map<string, string[]>(plan.tasks.map((t) => [t.id, []]));
+    for (const t of plan.tasks) for (const d of t.dependsOn) dependents.get(d)?.push(t.id);
+    const tasks = plan.tasks.map((t) => ({
+      id: t.id,
+      role: t.role,
+      spec: JSON.stringify(t),
+      deps: t.dependsOn.join(','),
+      dependents: dependents.get(t.id)!.join(','),
+      ndeps: t.dependsOn.length,
+    }));
+    // The indexes are written first: a crash before the script leaves an id the reconciler
+    // drops (no build hash), never a build nobody scans.
+    await this.redis.multi().zadd(this.keys.builds, Date.now(), buildId).sadd(this.keys.activeBuilds, buildId).exec();
+    const res = (await this.run(createBuildScript, buildId, [buildId, input.goal, input.maxTasks, plan.summary, JSON.stringify(tasks)])) as unknown[];
+    if (res[0] === 'exists') throw new CodegodError('BUILD_STATE', `build ${buildId} already exists`);
+    return DagStore.readyList(res, 0);
+  }
+
+  async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
+    const res = (await this.run(startTaskScript, buildId, [taskId, gen, workerId])) as unknown[];
+    if (res[0] !== 'run') return { kind: 'skip', reason: String(res[0]) };
+    try {
+      const record = parseRecord(TaskRecordSchema.pick({ spec: true }), { spec: String(res[1]) }, this.keys.task(buildId, taskId));
+      return { kind: 'run', spec: record.spec, attempt: Number(res[2]) };
+    } catch (err) {
+      // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.failTask(buildId, taskId, gen, reason);
+      return { kind: 'skip', reason: `corrupt: ${reason}` };
+    }
+  }
+
+  async completeTask(buildId: string, taskId: string, gen: number, result: unknown): Promise<Completion> {
+    const res = (await this.run(completeTaskScript, buildId, [taskId, gen, JSON.stringify(result ?? null)])) as unknown[];
+    const finished = String(res[1] ?? '');
+    return {
+      applied: Number(res[0]) === 1,
+      ready: DagStore.readyList(res, 2),
+      ...(finished ? { finished: finished as BuildState } : {}),
+    };
+  }
+
+  async failTask(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
+    const res = (await this.run(failTaskScript, buildId, [taskId, gen, error.slice(0, 2_000)])) as unknown[];
+    const finished = String(res[1] ?? '');
+    return { applied: Number(res[0]) === 1, ready: [], ...(finished ? { finished: finished as BuildState } : {}) };
+  }
+
+  /** Cancels every open task; returns the tasks that had a job (queued or running). */
+  async cancelBuild(buildId: string, reason: string): Promise<Array<ReadyTask & { previous: TaskState }>> {
+    const res = (await this.run(cancelBuildScript, buildId, [reason])) as unknown[];
+    if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot cancel ${buildId}: ${String(res[1])}`);
+    const out: Array<ReadyTask & { previous: TaskState }> = [];
+    for (let i = 1; i + 3 < res.length; i += 4) {
+      out.push({
+        taskId: String(res[i]),
+        role: RoleSchema.parse(String(res[i + 1])),
+        gen: Number(res[i + 2]),
+        previous: TaskStateSchema.parse(String(res[i + 3])),
+      });
+    }
+    return out;
+  }
+
+  async retryTask(buildId: string, taskId: string): Promise<ReadyTask> {
+    const res = (await this.run(retryTaskScript, buildId, [taskId])) as unknown[];
+    if (res[0] === 'err') {
+      const message = String(res[1]);
+      if (message === 'build not found') throw new NotFoundError('build', buildId);
+      throw new CodegodError('BUILD_STATE', `cannot retry ${taskId} in ${buildId}: ${message}`);
+    }
+    return DagStore.readyList(res, 1)[0]!;
+  }
+
+  /**
+   * Adds tasks to a running build. The whole resulting graph is checked for cycles against
+   * a snapshot; the script applies the change only if no other growth happened since.
+   */
+  async growBuild(buildId: string, request: GrowRequest): Promise<ReadyTask[]> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const build = await this.getBuild(buildId);
+      const deps = new Map<string, string[]>();
+      const ids = await this.redis.hkeys(this.keys.buildStates(buildId));
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hget(this.keys.task(buildId, id), 'deps');
+      const rows = (await pipe.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const v = rows[i]?.[1];
+        deps.set(id, typeof v === 'string' && v ? v.split(',') : []);
+      });
+      for (const t of request.tasks) deps.set(t.spec.id, [...t.spec.dependsOn]);
+      for (const b of request.blocks ?? []) deps.set(b.taskId, [...(deps.get(b.taskId) ?? []), ...b.waitFor]);
+      const cycles = findCycles(deps);
+      if (cycles.length > 0) {
+        throw new CodegodError('GROW_REJECTED', `growing ${buildId} would create a cycle: ${cycles[0]!.join(' → ')}`);
+      }
+      const added = request.tasks.map((t) => ({
+        id: t.spec.id,
+        role: t.spec.role,
+        spec: JSON.stringify(t.spec),
+        deps: t.spec.dependsOn,
+        depth: t.depth,
+        origin: t.origin,
+      }));
+      const blocks = (request.blocks ?? []).map((b) => ({ id: b.taskId, deps: b.waitFor }));
+      const res = (await this.run(growBuildScript, buildId, [build.graphVersion, JSON.stringify(added), JSON.stringify(blocks)])) as unknown[];
+      if (res[0] === 'conflict') continue;
+      if (res[0] === 'err') throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: ${String(res[1])}`);
+      return DagStore.readyList(res, 1);
+    }
+    throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: the graph kept changing, try again`);
+  }
+
+  async getBuild(buildId: string): Promise<BuildRecord> {
+    const key = this.keys.build(buildId);
+    const raw = await this.redis.hgetall(key);
+    if (Object.keys(raw).length === 0) throw new NotFoundError('build', buildId);
+    return parseRecord(BuildRecordSchema, raw, key);
+  }
+
+  async getTaskStates(buildId: string): Promise<Map<string, TaskState>> {
+    const key = this.keys.buildStates(buildId);
+    const raw = await this.redis.hgetall(key);
+    const out = new Map<string, TaskState>();
+    for (const [id, st] of Object.entries(raw)) {
+      const parsed = TaskStateSchema.safeParse(st);
+      if (!parsed.success) throw new DataCorruptError(key, `task ${id} has unknown state '${st}'`);
+      out.set(id, parsed.data);
+    }
+    return out;
+  }
+
+  async getTask(buildId: string, taskId: string): Promise<TaskView> {
+    const [state, raw] = await Promise.all([
+      this.redis.hget(this.keys.buildStates(buildId), taskId),
+      this.redis.hgetall(this.keys.task(buildId, taskId)),
+    ]);
+    if (state === null || Object.keys(raw).length === 0) throw new NotFoundError('task', `${buildId}/${taskId}`);
+    const key = this.keys.task(buildId, taskId);
+    const parsedState = TaskStateSchema.safeParse(state);
+    if (!parsedState.success) throw new DataCorruptError(this.keys.buildStates(buildId), `task ${taskId} has unknown state '${state}'`);
+    return { id: taskId, state: parsedState.data, ...parseRecord(TaskRecordSchema, raw, key) };
+  }
+
+  /** Every task of a build with its record, in one pipelined round trip. */
+  async getTasks(buildId: string): Promise<TaskView[]> {
+    const states = await this.getTaskStates(buildId);
+    const ids = [...states.keys()];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.task(buildId, id));
+    const rows = (await pipe.exec()) ?? [];
+    return ids.map((id, i) => {
+      const raw = (rows[i]?.[1] ?? {}) as Record<string, string>;
+      return { id, state: states.get(id)!, ...parseRecord(TaskRecordSchema, raw, this.keys.task(buildId, id)) };
+    });
+  }
+
+  /** Newest first. */
+  async listBuilds(limit = 50): Promise<string[]> {
+    return this.redis.zrevrange(this.keys.builds, 0, limit - 1);
+  }
+
+  async activeBuilds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.activeBuilds);
+  }
+
+  async markInactive(buildId: string): Promise<void> {
+    await this.redis.srem(this.keys.activeBuilds, buildId);
+  }
+}

@@ -1,0 +1,48 @@
+import { CodegodError, errorMessage } from './errors.js';
+
+/**
+ * Runs an entry point: expected failures (CodegodError) end the process with one line on
+ * stderr and the error's exit code; anything else is a bug and keeps its stack.
+ */
+export function runMain(main: () => Promise<number | void>): void {
+  main().then(
+    (code) => {
+      if (typeof code === 'number') process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof CodegodError) {
+        process.stderr.write(`codegod: ${err.message}\n`);
+        process.exitCode = err.exitCode;
+      } else {
+        process.stderr.write(`codegod: unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+        process.exitCode = 70;
+      }
+    },
+  );
+}
+
+/** Calls `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
+export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    void stop(signal).finally(() => process.exit(process.exitCode ?? 0));
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/**
+ * Fault injection for crash tests: with CODEGOD_CRASH_AT=`point` (or `point:N`, the Nth
+ * time), the process kills itself with SIGKILL when it reaches that point — the same as a
+ * power cut at the worst moment. Unset in production, where this is one comparison.
+ */
+export function crashPoints(spec: string | undefined): (point: string) => void {
+  if (!spec) return () => undefined;
+  const [name, nth] = spec.split(':');
+  let left = Number(nth ?? 1);
+  return (point) => {
+    if (point === name && --left <= 0) process.kill(process.pid, 'SIGKILL');
+  };
+}

@@ -1,0 +1,98 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Config } from './config.js';
+import type { Keys } from './keys.js';
+import { ROLES, type Role } from './roles.js';
+
+/**
+ * One BullMQ queue per role, plus `goals` for the orchestrator. Job ids are deterministic —
+ * `<build>.<task>.<generation>` — so adding the same task twice (a reconciler racing a
+ * worker, a retried release) is a no-op in BullMQ, and a retried task (next generation) gets
+ * a fresh job. BullMQ ids may not contain ':' nor be all digits; ours never are.
+ */
+export const GOALS_QUEUE = 'goals';
+export type QueueName = Role | typeof GOALS_QUEUE;
+export const ALL_QUEUES: readonly QueueName[] = [GOALS_QUEUE, ...ROLES];
+
+export const TaskJobDataSchema = z.object({
+  buildId: z.string().min(1),
+  taskId: z.string().min(1),
+  gen: z.number().int().min(0),
+});
+export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
+
+/** A task released into its queue: what is needed to build its job. */
+export interface ReadyTask {
+  taskId: string;
+  role: Role;
+  gen: number;
+}
+
+export function taskJobId(buildId: string, taskId: string, gen: number): string {
+  return `${buildId}.${taskId}.${gen}`;
+}
+
+export function taskJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.CODEGOD_TASK_ATTEMPTS,
+    backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },
+    removeOnComplete: { count: config.CODEGOD_KEEP_COMPLETED_JOBS },
+    removeOnFail: { count: config.CODEGOD_KEEP_FAILED_JOBS },
+  };
+}
+
+/** Lazily opened queues sharing one connection; `enqueue` adds ready tasks to their role queues. */
+export class TaskQueues {
+  private readonly queues = new Map<QueueName, Queue>();
+  private readonly jobOptions: JobsOptions;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly keys: Keys,
+    config: Config,
+  ) {
+    this.jobOptions = taskJobOptions(config);
+  }
+
+  get(name: QueueName): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.keys.queuePrefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Adds one job per ready task, in bulk per role. Idempotent thanks to the job ids. */
+  async enqueue(buildId: string, ready: readonly ReadyTask[]): Promise<void> {
+    if (ready.length === 0) return;
+    const byRole = new Map<Role, ReadyTask[]>();
+    for (const r of ready) byRole.set(r.role, [...(byRole.get(r.role) ?? []), r]);
+    await Promise.all(
+      [...byRole].map(async ([role, tasks]) => {
+        const queue = this.get(role);
+        // addBulk keeps a 5,000-root build to a handful of round trips.
+        for (let i = 0; i < tasks.length; i += 1_000) {
+          await queue.addBulk(
+            tasks.slice(i, i + 1_000).map((t) => ({
+              name: t.taskId,
+              data: { buildId, taskId: t.taskId, gen: t.gen } satisfies TaskJobData,
+              opts: { ...this.jobOptions, jobId: taskJobId(buildId, t.taskId, t.gen) },
+            })),
+          );
+        }
+      }),
+    );
+  }
+
+  /** The Redis key of a job's hash (to test for its existence cheaply). */
+  jobKey(role: Role, jobId: string): string {
+    return `${this.keys.queuePrefix}:${role}:${jobId}`;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

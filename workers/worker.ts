@@ -1,0 +1,269 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Scheduler } from '../orchestrator/scheduler.js';
+import type { AgentStatus } from '../shared/agents.js';
+import type { Config } from '../shared/config.js';
+import { parseControlMessage } from '../shared/control.js';
+import { CodegodError, errorMessage } from '../shared/errors.js';
+import { createKeys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import { crashPoints } from '../shared/process.js';
+import { TaskJobDataSchema } from '../shared/queues.js';
+import { createRedis } from '../shared/redis.js';
+import type { Role } from '../shared/roles.js';
+import { TaskFailedError, type TaskExecutor } from './executor.js';
+
+interface ActiveTask {
+  buildId: string;
+  taskId: string;
+  since: number;
+  cancel: AbortController;
+}
+
+export interface RoleWorkerOptions {
+  config: Config;
+  role: Role;
+  executor: TaskExecutor;
+  logger: Logger;
+  agentId?: string;
+}
+
+export type TaskOutcome = { status: 'succeeded' } | { status: 'skipped'; reason: string };
+
+/**
+ * The worker process of one role: pulls that role's jobs, runs each task through the
+ * executor with a timeout and a cancel signal, records the outcome atomically and releases
+ * dependents. Delivery is at-least-once (a job whose worker died runs again after its lock
+ * expires); the start script makes a re-delivered finished task a no-op.
+ */
+export class RoleWorker {
+  readonly agentId: string;
+  private readonly config: Config;
+  private readonly role: Role;
+  private readonly executor: TaskExecutor;
+  private readonly logger: Logger;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly queueConnection: Redis;
+  private readonly scheduler: Scheduler;
+  private readonly active = new Map<string, ActiveTask>();
+  private readonly crash: (point: string) => void;
+  private worker: Worker | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private completed = 0;
+  private failed = 0;
+  private state: AgentStatus['state'] = 'idle';
+
+  constructor(opts: RoleWorkerOptions) {
+    this.config = opts.config;
+    this.role = opts.role;
+    this.executor = opts.executor;
+    this.agentId = opts.agentId ?? opts.config.AGENT_ID ?? `${opts.role}-${hostname()}-${process.pid}`;
+    this.logger = opts.logger.child({ agentId: this.agentId, role: opts.role });
+    this.redis = createRedis(opts.config, 'service');
+    this.subscriber = createRedis(opts.config, 'service');
+    this.queueConnection = createRedis(opts.config, 'service');
+    for (const conn of [this.redis, this.subscriber, this.queueConnection]) {
+      conn.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
+    }
+    this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
+    this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const keys = this.scheduler.keys;
+    this.worker = new Worker(this.role, (job, _token, signal) => this.process(job, signal), {
+      connection: this.queueConnection,
+      prefix: keys.queuePrefix,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.CODEGOD_LOCK_DURATION_MS,
+      stalledInterval: config.CODEGOD_STALLED_INTERVAL_MS,
+      maxStalledCount: config.CODEGOD_MAX_STALLED_COUNT,
+      autorun: false,
+    });
+    this.worker.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'queue worker error'));
+    await this.subscriber.subscribe(keys.control);
+    this.subscriber.on('message', (_channel, raw) => {
+      const msg = parseControlMessage(raw);
+      if (msg?.type === 'cancel') this.cancelBuild(msg.buildId, msg.reason);
+    });
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.CODEGOD_HEARTBEAT_MS);
+    void this.worker.run().catch((err) => this.logger.error({ err: errorMessage(err) }, 'worker stopped'));
+    this.logger.info({ concurrency: config.WORKER_CONCURRENCY, queue: this.role }, 'worker started');
+  }
+
+  /** One attempt of one task. Exposed for the BullMQ processor only. */
+  private async process(job: Job, jobSignal: AbortSignal | undefined): Promise<TaskOutcome> {
+    const data = TaskJobDataSchema.safeParse(job.data);
+    if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
+    const { buildId, taskId, gen } = data.data;
+    const log = this.logger.child({ buildId, taskId });
+    const start = await this.scheduler.dag.startTask(buildId, taskId, gen, this.agentId);
+    if (start.kind === 'skip') {
+      log.debug({ reason: start.reason }, 'task skipped');
+      return { status: 'skipped', reason: start.reason };
+    }
+    this.metric('started');
+    const cancel = new AbortController();
+    const timeout = AbortSignal.timeout(this.config.CODEGOD_TASK_TIMEOUT_MS);
+    const signal = AbortSignal.any([cancel.signal, timeout, ...(jobSignal ? [jobSignal] : [])]);
+    this.active.set(job.id!, { buildId, taskId, since: Date.now(), cancel });
+    this.setState();
+    try {
+      let result: unknown;
+      try {
+        result = await this.runExecutor(signal, {
+          buildId,
+          taskId,
+          spec: start.spec,
+          role: this.role,
+          attempt: start.attempt,
+          agentId: this.agentId,
+          signal,
+          logger: log,
+        });
+      } catch (err) {
+        const reason = timeout.aborted
+          ? `timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`
+          : cancel.signal.aborted
+            ? `cancelled: ${String(cancel.signal.reason ?? '')}`
+            : errorMessage(err);
+        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancel.signal.aborted);
+      }
+      this.crash('before-complete');
+      await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
+      this.completed++;
+      this.metric('succeeded');
+      log.info({ attempt: start.attempt }, 'task succeeded');
+      return { status: 'succeeded' };
+    } finally {
+      this.active.delete(job.id!);
+      this.setState();
+    }
+  }
+
+  /** Runs the executor, but returns as soon as the signal fires even if the executor ignores it. */
+  private runExecutor(signal: AbortSignal, ctx: Parameters<TaskExecutor['execute']>[0]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(new CodegodError('TASK_ABORTED', String(signal.reason ?? 'aborted')));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.executor.execute(ctx).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  /**
+   * A failed attempt: retried by BullMQ while attempts remain, else recorded as the task's
+   * failure (which skips its dependents). Cancellation is never retried.
+   */
+  private async recordFailure(
+    job: Job,
+    t: { buildId: string; taskId: string; gen: number },
+    reason: string,
+    err: unknown,
+    cancelled: boolean,
+  ): Promise<never> {
+    const retryable = !cancelled && !(err instanceof TaskFailedError && !err.retryable);
+    const final = !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const log = this.logger.child({ buildId: t.buildId, taskId: t.taskId });
+    if (final) {
+      if (!cancelled) {
+        await this.scheduler.taskFailed(t.buildId, t.taskId, t.gen, reason);
+        this.failed++;
+        this.metric('failed');
+      }
+      log.warn({ reason, attempt: job.attemptsMade + 1 }, cancelled ? 'task cancelled' : 'task failed for good');
+      throw new UnrecoverableError(reason);
+    }
+    log.warn({ reason, attempt: job.attemptsMade + 1 }, 'task attempt failed; will retry');
+    this.metric('retried');
+    throw new Error(reason);
+  }
+
+  private cancelBuild(buildId: string, reason: string): void {
+    for (const t of this.active.values()) {
+      if (t.buildId === buildId && !t.cancel.signal.aborted) {
+        this.logger.info({ buildId, taskId: t.taskId }, 'aborting task of a cancelled build');
+        t.cancel.abort(reason);
+      }
+    }
+  }
+
+  private metric(name: string): void {
+    const key = this.scheduler.keys.metricsTasks;
+    void this.redis
+      .multi()
+      .hincrby(key, name, 1)
+      .hincrby(key, `${this.role}:${name}`, 1)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  private setState(): void {
+    if (this.state === 'stopping' || this.state === 'offline') return;
+    this.state = this.active.size > 0 ? 'busy' : 'idle';
+  }
+
+  private status(): AgentStatus {
+    return {
+      agentId: this.agentId,
+      role: this.role,
+      state: this.state,
+      currentTasks: [...this.active.values()].map((t) => ({ buildId: t.buildId, taskId: t.taskId, since: t.since })),
+      heartbeat: Date.now(),
+      startedAt: this.startedAt,
+      tasksCompleted: this.completed,
+      tasksFailed: this.failed,
+      concurrency: this.config.WORKER_CONCURRENCY,
+      pid: process.pid,
+      host: hostname(),
+    };
+  }
+
+  /**
+   * Publishes this agent's status, touches the health file, and aborts tasks whose build was
+   * cancelled while the cancel notice was missed (pub/sub is fire-and-forget).
+   */
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status()));
+      if (this.config.CODEGOD_HEALTH_FILE) {
+        await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
+        await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
+      }
+      const builds = new Set([...this.active.values()].map((t) => t.buildId));
+      for (const buildId of builds) {
+        const state = await this.redis.hget(this.scheduler.keys.build(buildId), 'state');
+        if (state === 'cancelled') this.cancelBuild(buildId, 'build cancelled');
+      }
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'heartbeat failed');
+    }
+  }
+
+  /**
+   * Graceful stop: take no new jobs, let running tasks finish (BullMQ waits for them), then
+   * mark the agent offline. Tasks still running when the process is killed are re-delivered
+   * to another worker once their lock expires.
+   */
+  async close(): Promise<void> {
+    this.state = 'stopping';
+    await this.heartbeat();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.worker?.close();
+    this.state = 'offline';
+    await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch(() => undefined);
+    await this.executor.close?.();
+    await this.scheduler.close();
+    this.subscriber.disconnect();
+    this.queueConnection.disconnect();
+    await this.redis.quit().catch(() => undefined);
+    this.logger.info('worker stopped');
+  }
+}
