@@ -181,7 +181,9 @@ export function validatePlan(input: unknown, limits: PlanLimits, existing: Reado
       else if (!ids.has(d)) problems.push(`task '${t.id}': depends on unknown task '${d}'`);
     }
   }
-  const graph = new Map(tasks.map((t) => [t.id, (t.dependsOn ?? []).filter((d) => d !== t.id)]));
+  // Duplicate ids merge their edges, so a cycle is still named next to the duplicate.
+  const graph = new Map<string, string[]>();
+  for (const t of tasks) graph.set(t.id, [...(graph.get(t.id) ?? []), ...(t.dependsOn ?? []).filter((d) => d !== t.id)]);
   for (const cycle of findCycles(graph)) problems.push(`dependency cycle: ${cycle.join(' → ')}`);
 
   if (problems.length > 0) return { ok: false, problems };

@@ -36,6 +36,8 @@ export interface EngineHarness {
 
 export function engine(config: Config): EngineHarness {
   const redis = createRedis(config, 'service');
+  // Fault tests stop Redis under this connection; ioredis reconnects on its own.
+  redis.on('error', () => undefined);
   const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
   return {
     redis,

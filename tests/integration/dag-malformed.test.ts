@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Reconciler } from '../../orchestrator/reconciler.js';
+import { createLogger } from '../../shared/logger.js';
+import { testConfig } from '../helpers/config.js';
+import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
+import { startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';
+
+/** Hand-edited keys fail the task or build with a clear reason; they never crash a worker. */
+const config = testConfig();
+let h: EngineHarness;
+let reconciler: Reconciler;
+const workers: ChildHandle[] = [];
+
+beforeAll(() => {
+  h = engine(config);
+  reconciler = new Reconciler(h.scheduler, h.redis, createLogger('silent'));
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.kill('SIGTERM')));
+  await h?.close();
+});
+
+describe('malformed data in Redis', () => {
+  it('a hand-edited task spec fails that task with the reason; the worker survives and runs the next build', async () => {
+    const buildId = await h.scheduler.createBuild({ goal: 'corrupt spec', plan: plan([{ id: 'x', role: 'devops' }, { id: 'y', role: 'devops', dependsOn: ['x'] }]) });
+    await h.redis.hset(h.scheduler.keys.task(buildId, 'x'), 'spec', '{not json');
+    // A job with data that is not a task at all, queued beside it.
+    await h.scheduler.queues.get('devops').add('garbage', { hello: 'world' }, { jobId: 'garbage-1' });
+
+    const w = startWorker(config, 'devops');
+    workers.push(w);
+    await waitForWorkers(h.redis, config, [w]);
+    const build = await waitForBuildEnd(h.scheduler, buildId);
+    expect(build.state).toBe('failed');
+    expect(build.reason).toMatch(/malformed data in Redis at .*task:x: spec: spec is not JSON/);
+    expect((await h.scheduler.dag.getTaskStates(buildId)).get('y')).toBe('skipped');
+
+    const garbage = await waitFor(async () => {
+      const job = await h.scheduler.queues.get('devops').getJob('garbage-1');
+      return job?.failedReason ? job : undefined;
+    }, 'the garbage job to fail');
+    expect(garbage.failedReason).toMatch(/malformed job data/);
+
+    const next = await h.scheduler.createBuild({ goal: 'after corruption', plan: plan([{ id: 'ok', role: 'devops' }]) });
+    expect((await waitForBuildEnd(h.scheduler, next)).state).toBe('succeeded');
+    expect(w.proc.exitCode).toBeNull();
+  });
+
+  it('an unknown task state fails the build through the reconciler', async () => {
+    const buildId = await h.scheduler.createBuild({ goal: 'corrupt states', plan: plan([{ id: 'a', role: 'frontend' }]) });
+    await h.redis.hset(h.scheduler.keys.buildStates(buildId), 'a', 'banana');
+    const report = await reconciler.reconcileOnce();
+    expect(report.corrupt).toBeGreaterThanOrEqual(1);
+    const build = await h.scheduler.dag.getBuild(buildId);
+    expect(build.state).toBe('failed');
+    expect(build.reason).toMatch(/malformed data in Redis at .*states: task a has unknown state 'banana'/);
+    expect(await h.scheduler.dag.activeBuilds()).not.toContain(buildId);
+  });
+
+  it('a corrupt build record fails the build; a corrupt task record fails the task', async () => {
+    const broken = await h.scheduler.createBuild({ goal: 'corrupt build', plan: plan([{ id: 'a', role: 'frontend' }]) });
+    await h.redis.hset(h.scheduler.keys.build(broken), 'total', 'lots');
+    const taskBroken = await h.scheduler.createBuild({ goal: 'corrupt task', plan: plan([{ id: 'a', role: 'frontend' }, { id: 'b', role: 'frontend' }]) });
+    await h.redis.hset(h.scheduler.keys.task(taskBroken, 'a'), 'role', 'wizard');
+    await reconciler.reconcileOnce();
+    const b1 = await h.redis.hgetall(h.scheduler.keys.build(broken));
+    expect(b1.state).toBe('failed');
+    expect(b1.reason).toMatch(/malformed data in Redis at .*: total: /);
+    const states = await h.scheduler.dag.getTaskStates(taskBroken);
+    expect(states.get('a')).toBe('failed');
+    expect(states.get('b')).toBe('queued');
+    expect((await h.scheduler.dag.getTask(taskBroken, 'b')).state).toBe('queued');
+    await h.scheduler.cancel(taskBroken);
+  });
+
+  it('a dangling id in the active index is dropped', async () => {
+    await h.redis.sadd(h.scheduler.keys.activeBuilds, 'b-gone0000-abcd');
+    const report = await reconciler.reconcileOnce();
+    expect(report.retired).toBeGreaterThanOrEqual(1);
+    expect(await h.scheduler.dag.activeBuilds()).not.toContain('b-gone0000-abcd');
+  });
+});
