@@ -22,9 +22,20 @@ import {
 import { CodegodError, DataCorruptError, NotFoundError } from './errors.js';
 import type { Keys } from './keys.js';
 import type { LuaScript } from './lua.js';
-import { findCycles, type Plan, type TaskSpec } from './plan.js';
+import { findCycles, TaskSpecSchema, type Plan, type TaskSpec } from './plan.js';
 import type { ReadyTask } from './queues.js';
 import { RoleSchema } from './roles.js';
+
+function parseSpec(raw: string): { ok: true; spec: TaskSpec } | { ok: false; problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, problem: 'spec is not JSON' };
+  }
+  const parsed = TaskSpecSchema.safeParse(json);
+  return parsed.success ? { ok: true, spec: parsed.data } : { ok: false, problem: parsed.error.issues[0]?.message ?? 'bad task spec' };
+}
 
 export function newBuildId(): string {
   return `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -102,15 +113,12 @@ export class DagStore {
   async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
     const res = (await this.run(startTaskScript, buildId, [taskId, gen, workerId])) as unknown[];
     if (res[0] !== 'run') return { kind: 'skip', reason: String(res[0]) };
-    try {
-      const record = parseRecord(TaskRecordSchema.pick({ spec: true }), { spec: String(res[1]) }, this.keys.task(buildId, taskId));
-      return { kind: 'run', spec: record.spec, attempt: Number(res[2]) };
-    } catch (err) {
-      // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
-      const reason = err instanceof Error ? err.message : String(err);
-      await this.failTask(buildId, taskId, gen, reason);
-      return { kind: 'skip', reason: `corrupt: ${reason}` };
-    }
+    const spec = parseSpec(String(res[1]));
+    if (spec.ok) return { kind: 'run', spec: spec.spec, attempt: Number(res[2]) };
+    // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
+    const reason = new DataCorruptError(this.keys.task(buildId, taskId), `spec: ${spec.problem}`).message;
+    await this.failTask(buildId, taskId, gen, reason);
+    return { kind: 'skip', reason: `corrupt: ${reason}` };
   }
 
   async completeTask(buildId: string, taskId: string, gen: number, result: unknown): Promise<Completion> {

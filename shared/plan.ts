@@ -14,7 +14,8 @@ export const PLAN_LIMITS = {
   descriptionMaxChars: 4_000,
   criterionMaxChars: 500,
   criteriaMax: 20,
-  dependsOnMax: 100,
+  // A final fan-in may wait on every other task; the task limit per build bounds it.
+  dependsOnMax: 100_000,
 } as const;
 
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
@@ -77,22 +78,22 @@ export function findCycles(deps: ReadonlyMap<string, readonly string[]>): string
   const sccs: string[][] = [];
   for (const root of deps.keys()) {
     if (idx.has(root)) continue;
-    const work: Array<{ node: string; next: number }> = [{ node: root, next: 0 }];
+    const edgesOf = (node: string) => (deps.get(node) ?? []).filter((d) => deps.has(d));
+    const work: Array<{ node: string; next: number; edges: string[] }> = [{ node: root, next: 0, edges: edgesOf(root) }];
     idx.set(root, index);
     low.set(root, index++);
     stack.push(root);
     onStack.add(root);
     while (work.length) {
       const frame = work[work.length - 1]!;
-      const edges = (deps.get(frame.node) ?? []).filter((d) => deps.has(d));
-      if (frame.next < edges.length) {
-        const to = edges[frame.next++]!;
+      if (frame.next < frame.edges.length) {
+        const to = frame.edges[frame.next++]!;
         if (!idx.has(to)) {
           idx.set(to, index);
           low.set(to, index++);
           stack.push(to);
           onStack.add(to);
-          work.push({ node: to, next: 0 });
+          work.push({ node: to, next: 0, edges: edgesOf(to) });
         } else if (onStack.has(to)) {
           low.set(frame.node, Math.min(low.get(frame.node)!, idx.get(to)!));
         }

@@ -50,6 +50,7 @@ export class RoleWorker {
   private readonly queueConnection: Redis;
   private readonly scheduler: Scheduler;
   private readonly active = new Map<string, ActiveTask>();
+  private readonly pendingMetrics = new Map<string, number>();
   private readonly crash: (point: string) => void;
   private worker: Worker | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -103,16 +104,27 @@ export class RoleWorker {
     const data = TaskJobDataSchema.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
     const { buildId, taskId, gen } = data.data;
-    const log = this.logger.child({ buildId, taskId });
+    // The child logger is made only when someone logs: thousands of no-op tasks a second
+    // should not each pay for one.
+    let child: Logger | undefined;
+    const log = () => (child ??= this.logger.child({ buildId, taskId }));
     const start = await this.scheduler.dag.startTask(buildId, taskId, gen, this.agentId);
     if (start.kind === 'skip') {
-      log.debug({ reason: start.reason }, 'task skipped');
+      this.logger.debug({ buildId, taskId, reason: start.reason }, 'task skipped');
       return { status: 'skipped', reason: start.reason };
     }
     this.metric('started');
+    // One controller for every reason to stop (cancel, timeout, BullMQ's own signal on
+    // shutdown); cheaper per task than AbortSignal.any + AbortSignal.timeout.
     const cancel = new AbortController();
-    const timeout = AbortSignal.timeout(this.config.CODEGOD_TASK_TIMEOUT_MS);
-    const signal = AbortSignal.any([cancel.signal, timeout, ...(jobSignal ? [jobSignal] : [])]);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel.abort(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
+    }, this.config.CODEGOD_TASK_TIMEOUT_MS);
+    const onJobAbort = () => cancel.abort(jobSignal?.reason ?? 'worker is shutting down');
+    jobSignal?.addEventListener('abort', onJobAbort, { once: true });
+    const signal = cancel.signal;
     this.active.set(job.id!, { buildId, taskId, since: Date.now(), cancel });
     this.setState();
     try {
@@ -126,23 +138,24 @@ export class RoleWorker {
           attempt: start.attempt,
           agentId: this.agentId,
           signal,
-          logger: log,
+          get logger() {
+            return log();
+          },
         });
       } catch (err) {
-        const reason = timeout.aborted
-          ? `timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`
-          : cancel.signal.aborted
-            ? `cancelled: ${String(cancel.signal.reason ?? '')}`
-            : errorMessage(err);
-        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancel.signal.aborted);
+        const cancelled = signal.aborted && !timedOut;
+        const reason = timedOut ? String(signal.reason) : cancelled ? `cancelled: ${String(signal.reason ?? '')}` : errorMessage(err);
+        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled);
       }
       this.crash('before-complete');
       await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
       this.completed++;
       this.metric('succeeded');
-      log.info({ attempt: start.attempt }, 'task succeeded');
+      this.logger.info({ buildId, taskId, attempt: start.attempt }, 'task succeeded');
       return { status: 'succeeded' };
     } finally {
+      clearTimeout(timer);
+      jobSignal?.removeEventListener('abort', onJobAbort);
       this.active.delete(job.id!);
       this.setState();
     }
@@ -195,14 +208,23 @@ export class RoleWorker {
     }
   }
 
+  /** Counted in memory and flushed with each heartbeat: no Redis round trip per task. */
   private metric(name: string): void {
-    const key = this.scheduler.keys.metricsTasks;
-    void this.redis
-      .multi()
-      .hincrby(key, name, 1)
-      .hincrby(key, `${this.role}:${name}`, 1)
-      .exec()
-      .catch(() => undefined);
+    for (const field of [name, `${this.role}:${name}`]) this.pendingMetrics.set(field, (this.pendingMetrics.get(field) ?? 0) + 1);
+  }
+
+  private async flushMetrics(): Promise<void> {
+    if (this.pendingMetrics.size === 0) return;
+    const batch = [...this.pendingMetrics];
+    this.pendingMetrics.clear();
+    const multi = this.redis.multi();
+    for (const [field, n] of batch) multi.hincrby(this.scheduler.keys.metricsTasks, field, n);
+    try {
+      await multi.exec();
+    } catch (err) {
+      for (const [field, n] of batch) this.pendingMetrics.set(field, (this.pendingMetrics.get(field) ?? 0) + n);
+      throw err;
+    }
   }
 
   private setState(): void {
@@ -233,6 +255,7 @@ export class RoleWorker {
   private async heartbeat(): Promise<void> {
     try {
       await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status()));
+      await this.flushMetrics();
       if (this.config.CODEGOD_HEALTH_FILE) {
         await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
         await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
@@ -257,6 +280,7 @@ export class RoleWorker {
     await this.heartbeat();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.worker?.close();
+    await this.flushMetrics().catch(() => undefined);
     this.state = 'offline';
     await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch(() => undefined);
     await this.executor.close?.();

@@ -4,7 +4,7 @@ import { readEvents, type BuildEvent } from '../../shared/events.js';
 import { testConfig, uniquePrefix } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { FAST_RECOVERY, startOrchestrator, startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer } from '../../shared/redis-server.js';
 
 const children: ChildHandle[] = [];
 const harnesses: EngineHarness[] = [];

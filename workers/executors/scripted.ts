@@ -19,13 +19,21 @@ export interface ScriptedDirectives {
   hang: boolean;
 }
 
+const NUMBER_DIRECTIVE = /(?:^|\s)(sleep|fail-attempts)=(\d+)(?=\s|$)/g;
+const FLAG_DIRECTIVE = /(?:^|\s)(fail|fatal|hang)(?=\s|$)/g;
+
 export function parseDirectives(description: string): ScriptedDirectives {
-  const num = (name: string) => {
-    const m = new RegExp(`(?:^|\\s)${name}=(\\d+)(?=\\s|$)`).exec(description);
-    return m ? Number(m[1]) : 0;
-  };
-  const flag = (name: string) => new RegExp(`(?:^|\\s)${name}(?=\\s|$)`).test(description);
-  return { sleepMs: num('sleep'), fail: flag('fail'), failAttempts: num('fail-attempts'), fatal: flag('fatal'), hang: flag('hang') };
+  const d: ScriptedDirectives = { sleepMs: 0, fail: false, failAttempts: 0, fatal: false, hang: false };
+  for (const [, name, value] of description.matchAll(NUMBER_DIRECTIVE)) {
+    if (name === 'sleep') d.sleepMs = Number(value);
+    else d.failAttempts = Number(value);
+  }
+  for (const [, name] of description.matchAll(FLAG_DIRECTIVE)) {
+    if (name === 'fail') d.fail = true;
+    else if (name === 'fatal') d.fatal = true;
+    else d.hang = true;
+  }
+  return d;
 }
 
 function abortError(signal: AbortSignal): Error {

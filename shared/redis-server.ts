@@ -24,7 +24,11 @@ export interface RedisServerOptions {
   port?: number;
 }
 
-/** A redis-server this test owns: it can be killed (SIGKILL) and restarted on the same port and data dir. */
+/**
+ * A private redis-server owned by its caller (the test harness, benchmarks, `build --local`):
+ * it can be killed (SIGKILL) and restarted on the same port and data directory, which is how
+ * the fault tests prove that an AOF-backed Redis loses nothing acknowledged.
+ */
 export class RedisServer {
   private proc: ChildProcess | undefined;
   readonly dir: string;
@@ -45,8 +49,13 @@ export class RedisServer {
       '--maxmemory-policy', 'noeviction',
       '--appendonly', this.opts.appendonly ? 'yes' : 'no', '--appendfsync', 'everysec',
     ];
-    this.proc = spawn('redis-server', args, { stdio: 'ignore' });
-    this.proc.on('error', () => undefined);
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    this.proc = proc;
+    proc.on('error', () => undefined);
+    // A private server must never outlive its owner, however the owner ends.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.removeListener('exit', reap));
     await this.waitReady();
     return this;
   }
@@ -61,7 +70,7 @@ export class RedisServer {
         // With AOF, LOADING answers until the file is replayed.
         if ((await probe.ping()) === 'PONG') return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+        if (Date.now() > deadline || this.proc?.exitCode != null) throw new Error(`redis-server on port ${this.port} did not start`);
         await new Promise((r) => setTimeout(r, 50));
       } finally {
         probe.disconnect();
