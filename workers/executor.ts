@@ -8,6 +8,8 @@ export interface TaskContext {
   taskId: string;
   spec: TaskSpec;
   role: Role;
+  /** Generation of the task (bumped by a manual retry); checkpoints of older generations are ignored. */
+  gen: number;
   /** 1 for the first attempt; higher after a failure or a crash of an earlier worker. */
   attempt: number;
   agentId: string;

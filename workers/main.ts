@@ -1,19 +1,15 @@
 import { loadConfig, type Config } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { createLogger } from '../shared/logger.js';
+import { createLogger, type Logger } from '../shared/logger.js';
 import { onShutdown, runMain } from '../shared/process.js';
 import { RoleSchema, ROLES, type Role } from '../shared/roles.js';
 import type { TaskExecutor } from './executor.js';
+import { AgentExecutor } from './executors/agent.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 import { RoleWorker } from './worker.js';
 
-export function createExecutor(config: Config): TaskExecutor {
-  switch (config.CODEGOD_EXECUTOR) {
-    case 'scripted':
-      return new ScriptedExecutor();
-    case 'agent':
-      throw new ConfigError(['CODEGOD_EXECUTOR: the agent executor is not available in this build; use scripted']);
-  }
+export function createExecutor(config: Config, logger: Logger): TaskExecutor {
+  return config.CODEGOD_EXECUTOR === 'scripted' ? new ScriptedExecutor() : new AgentExecutor(config, logger);
 }
 
 /** Starts the worker of one role and stops it gracefully on SIGTERM/SIGINT. */
@@ -22,7 +18,7 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   if (!parsed.success) throw new ConfigError([`AGENT_ROLE: must be one of ${ROLES.join(', ')} (got '${roleArg ?? config.AGENT_ROLE ?? ''}')`]);
   const role: Role = parsed.data;
   const logger = createLogger(config.LOG_LEVEL, { service: 'worker' });
-  const worker = new RoleWorker({ config, role, executor: createExecutor(config), logger });
+  const worker = new RoleWorker({ config, role, executor: createExecutor(config, logger), logger });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'shutting down');
     await worker.close();

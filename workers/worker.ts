@@ -135,6 +135,7 @@ export class RoleWorker {
           taskId,
           spec: start.spec,
           role: this.role,
+          gen,
           attempt: start.attempt,
           agentId: this.agentId,
           signal,

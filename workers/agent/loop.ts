@@ -1,0 +1,378 @@
+import { createHash } from 'node:crypto';
+import { CodegodError, errorMessage } from '../../shared/errors.js';
+import type { LlmClient, LlmUsage } from '../../shared/llm.js';
+import type { Logger } from '../../shared/logger.js';
+import { addObservation, addReasoning, completeTask, setBlockedOn, startTask, type MemoryStore, type ReasoningPhase } from '../../shared/memory.js';
+import type { TaskSpec } from '../../shared/plan.js';
+import type { Sandbox } from '../../shared/sandbox.js';
+import type { ActionContext, FollowupRequest, KnowledgeAccess } from '../actions/action.js';
+import { TaskFailedError } from '../executor.js';
+import type { RoleDefinition } from '../roles/role.js';
+import type { Iteration, LoopState, LoopStateStore, StepRecord } from './loop-state.js';
+import { PHASE_MAX_TOKENS, planSchemaFor, ReasonSchema, ValidatePlanSchema, type Check, type TaskResult } from './phases.js';
+import { phaseMessages, promptJson } from './prompts.js';
+
+export interface LoopDeps {
+  role: RoleDefinition;
+  llm: LlmClient;
+  memory: MemoryStore;
+  states: LoopStateStore;
+  sandbox: Sandbox;
+  knowledge: KnowledgeAccess;
+  logger: Logger;
+  maxIterations: number;
+  /** Test-only fault injection (see shared/process.ts crashPoints). */
+  crash: (point: string) => void;
+  actionContext: Omit<ActionContext, 'sandbox' | 'signal' | 'knowledge' | 'logger'>;
+}
+
+export interface LoopTask {
+  buildId: string;
+  taskId: string;
+  gen: number;
+  spec: TaskSpec;
+  goal?: string;
+  agentId: string;
+  signal: AbortSignal;
+}
+
+const OUTPUT_CLIP = 4_000;
+
+function clip(text: string, max = OUTPUT_CLIP): string {
+  return text.length <= max ? text : `${text.slice(0, max / 2)}\n…[${text.length - max} characters clipped]…\n${text.slice(-max / 2)}`;
+}
+
+function signature(value: unknown): string {
+  return createHash('sha1').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** Errors of one failed iteration, normalised (numbers dropped) so "the same error twice" is seen through durations and pids. */
+function errorSignature(failure: string): string {
+  return signature(failure.replace(/\d+/g, '#').slice(0, 500));
+}
+
+const usageOf = (u: LlmUsage) => ({ promptTokens: u.promptTokens, completionTokens: u.completionTokens, calls: 1 });
+
+/**
+ * The observe → reason → plan → act → validate loop of one task.
+ *
+ * The state is checkpointed after every phase and after every Act step, so a task re-run
+ * after a crash continues after the last completed phase (an interrupted Act re-runs only
+ * the steps not recorded as done). A failed validation loops back to Observe with what went
+ * wrong. When the loop is stuck — the same plan or the same error twice, or the iteration
+ * budget spent — it wipes the agent's working memory and tries once more with fresh
+ * reasoning; stuck again, the task fails with its trace.
+ */
+export class AgentLoop {
+  constructor(private readonly deps: LoopDeps) {}
+
+  async run(task: LoopTask): Promise<TaskResult> {
+    const { deps } = this;
+    const state = await deps.states.load(task.buildId, task.taskId, task.gen);
+    if (state.status === 'succeeded') return this.result(state, true);
+    await this.remember(task, (m) => setBlockedOn(startTask(m, { buildId: task.buildId, taskId: task.taskId, title: task.spec.title }), null));
+
+    for (;;) {
+      let it = state.iterations[state.iterations.length - 1];
+      if (!it || it.failure !== undefined) {
+        it = { n: state.iterations.length + 1 };
+        state.iterations.push(it);
+      }
+      try {
+        const verdict = await this.iterate(task, state, it);
+        if (verdict === 'valid') {
+          state.status = 'succeeded';
+          state.outcome = it.validate?.output ?? 'done';
+          await this.save(task, state);
+          await this.remember(task, (m) => completeTask(m, { buildId: task.buildId, taskId: task.taskId }));
+          return this.result(state, true);
+        }
+      } catch (err) {
+        if (task.signal.aborted) throw err;
+        // An LLM reply that stayed invalid through the repair loop is this iteration's
+        // failure, like a failed check; an unreachable LLM is the attempt's failure (retried).
+        if (!(err instanceof CodegodError) || err.code !== 'LLM_BAD_RESPONSE') throw this.transient(err);
+        it.failure = `the ${this.currentPhase(it)} reply was invalid: ${errorMessage(err)}`;
+      }
+      await this.afterFailure(task, state, it);
+    }
+  }
+
+  private currentPhase(it: Iteration): string {
+    return !it.reason ? 'reason' : !it.plan ? 'plan' : 'validate';
+  }
+
+  /** Runs the phases of one iteration that are not yet in the checkpoint. */
+  private async iterate(task: LoopTask, state: LoopState, it: Iteration): Promise<'valid' | 'invalid'> {
+    const { deps } = this;
+    if (!it.observe) {
+      const t0 = Date.now();
+      const knowledge = await deps.knowledge.get();
+      const obs = await deps.role.observe({ sandbox: deps.sandbox, signal: task.signal, config: deps.actionContext.config, task: task.spec, knowledge });
+      it.observe = { facts: obs.facts, findings: obs.findings.slice(0, 20).map((f) => clip(f, 500)), ms: Date.now() - t0 };
+      await this.checkpoint(task, state, 'observe');
+      await this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${task.taskId}: ${f}`), m));
+    }
+    if (!it.reason) {
+      const t0 = Date.now();
+      const res = await deps.llm.structured({
+        role: deps.role.role,
+        phase: 'reason',
+        schema: ReasonSchema,
+        messages: this.messages(task, 'reason', this.reasonBody(state, it)),
+        maxTokens: PHASE_MAX_TOKENS.reason,
+        signal: task.signal,
+        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
+      });
+      it.reason = { output: res.data, ms: Date.now() - t0, usage: usageOf(res.usage) };
+      await this.checkpoint(task, state, 'reason');
+      await this.note(task, 'reason', res.data.conclusion);
+    }
+    if (!it.plan) {
+      const t0 = Date.now();
+      const res = await deps.llm.structured({
+        role: deps.role.role,
+        phase: 'plan',
+        schema: planSchemaFor(deps.role.actions),
+        messages: this.messages(task, 'plan', this.planBody(state, it)),
+        maxTokens: PHASE_MAX_TOKENS.plan,
+        signal: task.signal,
+        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
+      });
+      it.plan = { ...res.data, ms: Date.now() - t0, usage: usageOf(res.usage) };
+      await this.checkpoint(task, state, 'plan');
+      await this.note(task, 'plan', res.data.steps.map((s) => s.action).join(', '));
+    }
+    if (!it.act?.done) await this.act(task, state, it);
+    if (!it.validate) await this.validate(task, state, it);
+    return it.validate!.valid ? 'valid' : 'invalid';
+  }
+
+  private async act(task: LoopTask, state: LoopState, it: Iteration): Promise<void> {
+    const { deps } = this;
+    const t0 = Date.now();
+    it.act ??= { steps: [], done: false, ms: 0 };
+    const ctx: ActionContext = { ...deps.actionContext, sandbox: deps.sandbox, signal: task.signal, knowledge: deps.knowledge, logger: deps.logger };
+    for (const [index, step] of it.plan!.steps.entries()) {
+      if (it.act.steps.some((s) => s.index === index)) continue;
+      const s0 = Date.now();
+      const res = await deps.role.actions.run(step, ctx);
+      const record: StepRecord = {
+        index,
+        action: step.action,
+        params: step.params,
+        expected: step.expected,
+        ok: res.ok,
+        output: clip(res.output),
+        ...(res.exitCode !== undefined ? { exitCode: res.exitCode } : {}),
+        ms: Date.now() - s0,
+        ...(res.followups?.length ? { followups: res.followups } : {}),
+      };
+      it.act.steps.push(record);
+      it.act.ms += Date.now() - s0;
+      await this.save(task, state);
+      deps.crash('after-step');
+      // Later steps usually build on earlier ones: stop at the first failure and let
+      // Validate and the next iteration see it.
+      if (!res.ok) break;
+    }
+    it.act.done = true;
+    it.act.ms = Math.max(it.act.ms, Date.now() - t0);
+    await this.checkpoint(task, state, 'act');
+  }
+
+  private async validate(task: LoopTask, state: LoopState, it: Iteration): Promise<void> {
+    const { deps } = this;
+    const t0 = Date.now();
+    const failedStep = it.act!.steps.find((s) => !s.ok);
+    const followups = it.act!.steps.flatMap((s) => (s.followups ?? []) as FollowupRequest[]);
+    if (failedStep) {
+      // No need to ask the LLM how to check work that did not happen.
+      it.validate = {
+        checks: [],
+        valid: false,
+        output: `step ${failedStep.index + 1} (${failedStep.action}) failed: ${clip(failedStep.output, 1_000)}`,
+        ms: 0,
+        usage: { promptTokens: 0, completionTokens: 0, calls: 0 },
+      };
+    } else if (followups.length > 0) {
+      // The agent reported work for another role: this task's part is done; the
+      // orchestrator schedules the follow-ups (and a re-run when asked).
+      it.validate = {
+        checks: [],
+        valid: true,
+        output: `follow-up requested: ${followups.map((f) => `${f.role}: ${f.title}`).join('; ')}`,
+        ms: 0,
+        usage: { promptTokens: 0, completionTokens: 0, calls: 0 },
+      };
+    } else {
+      const res = await deps.llm.structured({
+        role: deps.role.role,
+        phase: 'validate',
+        schema: ValidatePlanSchema,
+        messages: this.messages(task, 'validate', this.validateBody(it)),
+        maxTokens: PHASE_MAX_TOKENS.validate,
+        signal: task.signal,
+        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
+      });
+      const checks = [];
+      for (const check of res.data.checks) checks.push({ ...check, ...(await this.runCheck(check, task.signal)) });
+      const failed = checks.filter((c) => !c.ok);
+      it.validate = {
+        checks,
+        valid: failed.length === 0,
+        output: failed.length === 0 ? res.data.summary || 'all checks passed' : failed.map((c) => `${c.kind} ${c.target}: ${c.output}`).join('\n'),
+        ms: Date.now() - t0,
+        usage: usageOf(res.usage),
+      };
+    }
+    await this.checkpoint(task, state, 'validate');
+    await this.note(task, 'validate', it.validate.valid ? 'valid' : clip(it.validate.output, 300));
+  }
+
+  /** Runs one success check in the sandbox: the verdict is code's, not the model's. */
+  private async runCheck(check: Check, signal: AbortSignal): Promise<{ ok: boolean; output: string }> {
+    const { sandbox } = this.deps;
+    try {
+      if (check.kind === 'file_exists') {
+        const ok = await sandbox.exists(check.target);
+        return { ok, output: ok ? 'exists' : 'missing' };
+      }
+      if (check.kind === 'file_contains') {
+        const file = await sandbox.readFile(check.target);
+        const ok = check.contains === null || file.includes(check.contains);
+        return { ok, output: ok ? 'found' : `does not contain ${JSON.stringify(check.contains)}` };
+      }
+      const res = await sandbox.run({ command: check.target, args: check.args, signal });
+      const out = `${res.stdout}\n${res.stderr}`;
+      const ok = res.exitCode === 0 && (check.contains === null || out.includes(check.contains));
+      return { ok, output: clip(`exit ${res.exitCode ?? res.signal}${res.timedOut ? ' (timed out)' : ''}\n${out.trim()}`, 1_500) };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return { ok: false, output: errorMessage(err) };
+    }
+  }
+
+  /** Records why the iteration failed, then decides: next iteration, wipe and retry, or fail. */
+  private async afterFailure(task: LoopTask, state: LoopState, it: Iteration): Promise<void> {
+    const { deps } = this;
+    it.failure ??= it.validate?.output ?? 'validation failed';
+    const planSig = it.plan ? signature(it.plan.steps) : undefined;
+    const errSig = errorSignature(it.failure);
+    const samePlan = planSig !== undefined && state.failedPlans.includes(planSig);
+    const sameError = state.failedErrors.includes(errSig);
+    if (planSig) state.failedPlans.push(planSig);
+    state.failedErrors.push(errSig);
+    const sinceWipe = state.iterations.length - (state.wipedAt ?? 0);
+    const budgetSpent = sinceWipe >= deps.maxIterations;
+    deps.logger.info({ iteration: it.n, failure: clip(it.failure, 300) }, 'iteration failed');
+    if (!samePlan && !sameError && !budgetSpent) {
+      await this.save(task, state);
+      return;
+    }
+    const why = samePlan ? 'the same plan failed twice' : sameError ? 'the same error happened twice' : `${deps.maxIterations} iterations without success`;
+    if (!state.wiped) {
+      // Fresh reasoning: forget this task's failed attempts and the agent's working memory
+      // (role and core knowledge stay), then try once more.
+      deps.logger.warn({ why }, 'agent is stuck; wiping its working memory and retrying');
+      state.wiped = true;
+      state.wipedAt = state.iterations.length;
+      state.failedPlans = [];
+      state.failedErrors = [];
+      await deps.memory.wipe(task.agentId);
+      await this.remember(task, (m) => startTask(m, { buildId: task.buildId, taskId: task.taskId, title: task.spec.title }));
+      await this.save(task, state);
+      return;
+    }
+    state.status = 'failed';
+    state.outcome = `stuck after a memory wipe: ${why}; last failure: ${clip(it.failure, 500)}`;
+    await this.save(task, state);
+    await this.remember(task, (m) => setBlockedOn(m, clip(state.outcome!, 500)));
+    throw new TaskFailedError(`task ${task.taskId} failed: ${state.outcome}`, false, this.result(state, false));
+  }
+
+  /** An error that is not the task's fault (LLM down, Redis hiccup): the attempt is retried. */
+  private transient(err: unknown): Error {
+    if (err instanceof TaskFailedError) return err;
+    const retryable = !(err instanceof CodegodError && (err.code === 'LLM_MODEL_UNKNOWN' || err.code === 'CONFIG_INVALID'));
+    return new TaskFailedError(errorMessage(err), retryable);
+  }
+
+  private messages(task: LoopTask, phase: string, body: string) {
+    return phaseMessages(this.deps.role, task.spec, task.goal, phase, body);
+  }
+
+  /** Failures of earlier iterations since the last wipe: what the next attempt must avoid. */
+  private history(state: LoopState, it: Iteration): string {
+    const from = state.wipedAt ?? 0;
+    const failed = state.iterations.slice(from).filter((x) => x !== it && x.failure);
+    if (failed.length === 0) return 'Previous attempts: none.';
+    return `Previous attempts that failed (do not repeat them):\n${failed
+      .map((x) => `- iteration ${x.n}: plan [${x.plan?.steps.map((s) => s.action).join(', ') ?? 'none'}] → ${clip(x.failure!, 800)}`)
+      .join('\n')}`;
+  }
+
+  private reasonBody(state: LoopState, it: Iteration): string {
+    return [
+      `Observations:\n${promptJson(it.observe!.facts)}`,
+      this.history(state, it),
+      'Analyse the problem and answer with: problem_analysis, root_causes, approach, risks, success_criteria, conclusion.',
+    ].join('\n\n');
+  }
+
+  private planBody(state: LoopState, it: Iteration): string {
+    return [
+      `Observations:\n${promptJson(it.observe!.facts, 6_000)}`,
+      `Your reasoning:\n${promptJson(it.reason!.output)}`,
+      this.history(state, it),
+      'Plan the steps (1 to 12) that achieve the task, using only your actions. Answer with: steps [{action, params, expected}], estimated_duration, confidence (0..1).',
+    ].join('\n\n');
+  }
+
+  private validateBody(it: Iteration): string {
+    return [
+      `Success criteria: ${it.reason!.output.success_criteria}`,
+      `Actions taken:\n${promptJson(it.act!.steps.map((s) => ({ action: s.action, ok: s.ok, output: clip(s.output, 1_000) })), 8_000)}`,
+      'List 1 to 10 checks that prove the task is done: {kind: "command", target: program, args: [...], contains: text or null} (passes on exit 0), {kind: "file_exists", target: path, args: [], contains: null}, {kind: "file_contains", target: path, args: [], contains: text}. Answer with: checks, summary.',
+    ].join('\n\n');
+  }
+
+  private result(state: LoopState, success: boolean): TaskResult {
+    const last = state.iterations[state.iterations.length - 1];
+    const steps = last?.act?.steps ?? [];
+    return {
+      success,
+      output: state.outcome ?? last?.validate?.output ?? '',
+      reasoning: state.iterations.flatMap((x) =>
+        x.reason ? [`Iteration ${x.n} — observed: ${x.observe?.findings.slice(0, 3).join('; ') ?? ''}`, `Reasoning: ${x.reason.output.conclusion}`, `Plan: ${x.plan?.steps.length ?? 0} step(s) - ${x.plan?.steps.map((s) => s.action).join(', ') ?? ''}`] : [],
+      ),
+      actions_taken: steps.map((s) => ({ step: s.index + 1, action: s.action, success: s.ok, output: clip(s.output, 1_000), exitCode: s.exitCode ?? null })),
+      validation: { valid: last?.validate?.valid ?? false, output: last?.validate?.output ?? '' },
+      followups: steps.flatMap((s) => (s.followups ?? []) as FollowupRequest[]),
+      iterations: state.iterations.length,
+      wiped: state.wiped,
+    };
+  }
+
+  private async checkpoint(task: LoopTask, state: LoopState, phase: ReasoningPhase): Promise<void> {
+    await this.save(task, state);
+    this.deps.crash(`after-${phase}`);
+  }
+
+  private save(task: LoopTask, state: LoopState): Promise<void> {
+    return this.deps.states.save(task.buildId, task.taskId, state);
+  }
+
+  private note(task: LoopTask, phase: ReasoningPhase, summary: string): Promise<void> {
+    return this.remember(task, (m) => addReasoning(m, { buildId: task.buildId, taskId: task.taskId, phase, summary: clip(summary, 500) }));
+  }
+
+  /** Memory is a convenience for people and later tasks; failing to write it never fails a task. */
+  private async remember(task: LoopTask, fn: Parameters<MemoryStore['update']>[2]): Promise<void> {
+    try {
+      await this.deps.memory.update(task.agentId, this.deps.role.role, fn);
+    } catch (err) {
+      this.deps.logger.warn({ err: errorMessage(err) }, 'could not update agent memory');
+    }
+  }
+}

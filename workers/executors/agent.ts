@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import { RedisAuditSink } from '../../shared/audit.js';
+import type { Config } from '../../shared/config.js';
+import { errorMessage } from '../../shared/errors.js';
+import { createKeys, type Keys } from '../../shared/keys.js';
+import { LlmClient } from '../../shared/llm.js';
+import { RedisUsageRecorder } from '../../shared/llm-usage.js';
+import type { Logger } from '../../shared/logger.js';
+import { MemoryStore } from '../../shared/memory.js';
+import { crashPoints } from '../../shared/process.js';
+import { createRedis } from '../../shared/redis.js';
+import { Sandbox } from '../../shared/sandbox.js';
+import { TeamKnowledge } from '../../shared/team-knowledge.js';
+import type { KnowledgeAccess } from '../actions/action.js';
+import { AgentLoop } from '../agent/loop.js';
+import { LoopStateStore } from '../agent/loop-state.js';
+import type { TaskContext, TaskExecutor } from '../executor.js';
+import { roleDefinition } from '../roles/index.js';
+
+/**
+ * The executor that makes a worker an agent: each task runs the ORPAV loop against the LLM,
+ * acting on the build's workspace through the sandbox. One LLM client per process, so the
+ * in-flight limit (LLM_MAX_INFLIGHT) holds across all of the worker's concurrent tasks.
+ */
+export class AgentExecutor implements TaskExecutor {
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+  private readonly llm: LlmClient;
+  private readonly memory: MemoryStore;
+  private readonly team: TeamKnowledge;
+  private readonly states: LoopStateStore;
+  private readonly crash: (point: string) => void;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.redis = createRedis(config, 'service');
+    this.redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
+    this.keys = createKeys(config.CODEGOD_PREFIX);
+    this.llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, this.keys), logger });
+    this.memory = new MemoryStore(this.redis, this.keys, logger);
+    this.team = new TeamKnowledge(this.redis, this.keys);
+    this.states = new LoopStateStore(this.redis, this.keys, logger);
+    this.crash = crashPoints(config.CODEGOD_CRASH_AT);
+  }
+
+  /** The LLM client, for benchmarks that watch requests in flight. */
+  get client(): LlmClient {
+    return this.llm;
+  }
+
+  async execute(ctx: TaskContext): Promise<unknown> {
+    const { buildId, taskId } = ctx;
+    const sink = new RedisAuditSink(this.redis, this.keys, buildId);
+    const sandbox = await Sandbox.fromConfig(this.config, { buildId, sink, taskId, agentId: ctx.agentId, logger: ctx.logger });
+    const knowledge: KnowledgeAccess = {
+      get: () => this.team.get(buildId),
+      set: (key, value) => this.team.set(buildId, buildId, key, value),
+    };
+    const goal = (await this.redis.hget(this.keys.build(buildId), 'goal')) ?? undefined;
+    const loop = new AgentLoop({
+      role: roleDefinition(ctx.role),
+      llm: this.llm,
+      memory: this.memory,
+      states: this.states,
+      sandbox,
+      knowledge,
+      logger: ctx.logger,
+      maxIterations: this.config.CODEGOD_MAX_ITERATIONS,
+      crash: this.crash,
+      actionContext: { config: this.config, buildId, taskId, role: ctx.role },
+    });
+    return loop.run({ buildId, taskId, gen: ctx.gen, spec: ctx.spec, goal, agentId: ctx.agentId, signal: ctx.signal });
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,32 @@
+import type { Config } from '../../shared/config.js';
+import type { TaskSpec } from '../../shared/plan.js';
+import type { Role } from '../../shared/roles.js';
+import type { Sandbox } from '../../shared/sandbox.js';
+import type { ActionRegistry } from '../actions/registry.js';
+
+/** What Observe found: facts as JSON for the LLM, and short findings for the agent's memory. */
+export interface Observation {
+  facts: Record<string, unknown>;
+  findings: string[];
+}
+
+export interface ObserveContext {
+  sandbox: Sandbox;
+  signal: AbortSignal;
+  config: Config;
+  task: TaskSpec;
+  /** The build's team knowledge (venv path, python version, entry point…). */
+  knowledge: Record<string, string>;
+}
+
+/**
+ * One worker role: its specialization (for the system prompt), its typed actions and its
+ * Observe probes. Probes are code, not LLM calls: they look at the workspace (files, venv,
+ * installed packages, package.json, test files) and report facts.
+ */
+export interface RoleDefinition {
+  role: Role;
+  specialization: string;
+  actions: ActionRegistry;
+  observe(ctx: ObserveContext): Promise<Observation>;
+}
