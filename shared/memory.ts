@@ -236,12 +236,13 @@ export function completeTask(m: AgentMemory, task: { buildId: string; taskId: st
   };
 }
 
-const DROPPED_SUMMARY = /^\((\d+) earlier observations? dropped: ([\s\S]*)\)$/;
+// The summary takes one of the slots, so a trim always drops at least two observations.
+const DROPPED_SUMMARY = /^\((\d+) earlier observations dropped: ([\s\S]*)\)$/;
 
 function droppedSummary(count: number, excerpts: string): string {
   const max = MEMORY_LIMITS.droppedExcerptChars;
   const kept = excerpts.length > max ? `…${excerpts.slice(-(max - 1))}` : excerpts;
-  return `(${count} earlier observation${count === 1 ? '' : 's'} dropped: ${kept})`;
+  return `(${count} earlier observations dropped: ${kept})`;
 }
 
 function firstWords(text: string): string {
@@ -381,7 +382,11 @@ export class MemoryStore {
     this.log = (logger ?? pino({ enabled: false })).child({ component: 'memory' });
   }
 
-  /** The agent's memory; an empty one (written to Redis) when it has none or it is malformed. */
+  /**
+   * The agent's memory; an empty one (written to Redis) when it has none or it is malformed.
+   * `role` (here and in `update`) only applies to a memory being created: an agent's role is the
+   * one it was created with.
+   */
   async load(agentId: string, role: MemoryRole): Promise<AgentMemory> {
     checkAgentId(agentId);
     return this.put(agentId, (s) => (s.kind === 'ok' ? undefined : emptyMemory(agentId, role)));

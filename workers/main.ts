@@ -3,6 +3,7 @@ import { ConfigError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { onShutdown, runMain } from '../shared/process.js';
 import { RoleSchema, ROLES, type Role } from '../shared/roles.js';
+import { scrubProcessEnv } from '../shared/sandbox.js';
 import type { TaskExecutor } from './executor.js';
 import { AgentExecutor } from './executors/agent.js';
 import { ScriptedExecutor } from './executors/scripted.js';
@@ -26,4 +27,12 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   await worker.start();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) runMain(() => runWorker(loadConfig(), process.argv[2]));
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runMain(async () => {
+    const config = loadConfig();
+    // Secrets given as variables leave this process's environment once read, so nothing it
+    // spawns can inherit them (the _FILE form also keeps them out of /proc/<pid>/environ).
+    scrubProcessEnv();
+    await runWorker(config, process.argv[2]);
+  });
+}

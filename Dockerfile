@@ -1,0 +1,69 @@
+# codegod: one image for the orchestrator and every role worker.
+#
+#   docker build -t codegod:local .
+#   docker run --rm codegod:local codegod --help
+#
+# Stage 1 compiles TypeScript with the full dev toolchain; stage 2 holds only production
+# dependencies, the compiled dist/ and the toolchains the agents drive inside the shared
+# workspace (python3 + venv + pip, git, node + npm).
+
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Install scripts are opt-in: package.json's `allowScripts` records which dependencies may
+# run theirs. Installing with --ignore-scripts and rebuilding only the approved ones keeps
+# that decision binding whatever npm version the base image ships.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && approved="$(node -p "Object.entries(require('./package.json').allowScripts ?? {}).filter(([, ok]) => ok === true).map(([name]) => name).join(' ')")" \
+ && if [ -n "$approved" ]; then npm rebuild $approved; fi
+COPY . .
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+# tini is PID 1: it forwards SIGTERM to node (so BullMQ workers drain their active jobs) and
+# reaps the zombies that agent commands leave behind.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      tini ca-certificates git python3 python3-venv python3-pip \
+ && rm -rf /var/lib/apt/lists/*
+
+# A fixed non-root identity; compose and Kubernetes may run the container as another
+# non-root uid (CODEGOD_UID / runAsUser), so nothing below depends on this user's name.
+RUN groupadd --gid 10001 codegod \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin codegod \
+ && mkdir -p /workspace \
+ && chown 10001:10001 /workspace
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && approved="$(node -p "Object.entries(require('./package.json').allowScripts ?? {}).filter(([, ok]) => ok === true).map(([name]) => name).filter((name) => require('node:fs').existsSync('node_modules/' + name)).join(' ')")" \
+ && if [ -n "$approved" ]; then npm rebuild $approved; fi \
+ && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+RUN printf '#!/bin/sh\nexec node /app/bin/codegod.js "$@"\n' > /usr/local/bin/codegod \
+ && chmod 0755 /usr/local/bin/codegod
+
+# The root filesystem is read-only at run time: HOME, caches and the health file live on the
+# /tmp tmpfs (emptyDir in Kubernetes), builds in the /workspace volume.
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    XDG_CACHE_HOME=/tmp/.cache \
+    npm_config_cache=/tmp/.npm \
+    npm_config_update_notifier=false \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    CODEGOD_WORKSPACE_ROOT=/workspace \
+    CODEGOD_HEALTH_FILE=/tmp/codegod-health
+
+USER 10001:10001
+EXPOSE 8080
+
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "/app/dist/scripts/healthcheck.js"]
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["codegod", "orchestrator"]

@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../shared/memory.js';
+import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
+
+/** The agent loop against an LLM that misbehaves: every fault ends handled, never a crashed worker. */
+let world: AgentWorld | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+
+const writeHello = plan1([
+  { action: 'write_file', params: { path: 'hello.py', content: 'print("hello from codegod")\n' } },
+  { action: 'run_command', params: { command: 'python3', args: ['hello.py'] } },
+]);
+const checkHello = validateWith([
+  { kind: 'file_exists', target: 'hello.py' },
+  { kind: 'command', target: 'python3', args: ['hello.py'], contains: 'hello from codegod' },
+]);
+
+describe('agent loop under LLM faults', () => {
+  it('repairs a malformed reply, retries a 500, and repairs a truncated (length) reply', async () => {
+    world = await AgentWorld.start({
+      rules: [
+        { match: { phase: 'reason' }, fault: 'malformed_json', reply: REASON, times: 1 },
+        { match: { phase: 'reason' }, reply: REASON },
+        { match: { phase: 'plan' }, fault: 'http500', times: 1 },
+        { match: { phase: 'plan' }, fault: 'length', reply: writeHello, times: 1 },
+        { match: { phase: 'plan' }, reply: writeHello },
+        { match: { phase: 'validate' }, fault: 'schema_violation', times: 1 },
+        { match: { phase: 'validate' }, reply: checkHello },
+      ],
+    });
+    const w = await world.startWorker('backend');
+    const buildId = await world.build([{ id: 'hello', role: 'backend' }]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state, build.reason).toBe('succeeded');
+    expect(readFileSync(join(world.workspace(buildId), 'hello.py'), 'utf8')).toContain('hello from codegod');
+    // reason: malformed + repaired; plan: 500 (retried by the client) + length + repaired; validate: violation + repaired.
+    expect(world.requests('reason')).toHaveLength(2);
+    expect(world.requests('plan')).toHaveLength(3);
+    expect(world.requests('validate')).toHaveLength(2);
+    const result = await world.result(buildId, 'hello');
+    expect(result).toMatchObject({ success: true, iterations: 1, wiped: false, validation: { valid: true } });
+    expect(result.actions_taken.map((a) => [a.action, a.success])).toEqual([
+      ['write_file', true],
+      ['run_command', true],
+    ]);
+    expect(w.proc.exitCode).toBeNull();
+  });
+
+  it('an unknown action or bad params is a validation failure sent back to the model, not a crash', async () => {
+    world = await AgentWorld.start({
+      rules: [
+        { match: { phase: 'reason' }, reply: REASON },
+        // Parameters that break the action's schema: the request's JSON schema lets them through, our zod check does not.
+        { match: { phase: 'plan' }, reply: plan1([{ action: 'write_file', params: { path: 42, content: ['x'] } }]), times: 1 },
+        { match: { phase: 'plan' }, reply: writeHello },
+        { match: { phase: 'validate' }, reply: checkHello },
+      ],
+    });
+    await world.startWorker('backend');
+    const buildId = await world.build([{ id: 'hello', role: 'backend' }]);
+    expect((await world.waitForEnd(buildId)).state).toBe('succeeded');
+    const repair = world.requests('plan')[1]!;
+    expect(JSON.stringify(repair.messages)).toMatch(/write_file/);
+    expect(JSON.stringify(repair.messages)).toMatch(/not valid/i);
+  });
+
+  it('stuck (the same failing plan twice) → wipes working memory → succeeds with fresh reasoning', async () => {
+    const failing = plan1([{ action: 'run_command', params: { command: 'python3', args: ['missing_script.py'] } }]);
+    world = await AgentWorld.start({
+      rules: [
+        { match: { phase: 'reason' }, reply: REASON },
+        { match: { phase: 'plan' }, reply: failing, times: 2 },
+        { match: { phase: 'plan' }, reply: writeHello },
+        { match: { phase: 'validate' }, reply: checkHello },
+      ],
+    });
+    const w = await world.startWorker('backend');
+    const buildId = await world.build([{ id: 'hello', role: 'backend' }]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state, build.reason).toBe('succeeded');
+    const result = await world.result(buildId, 'hello');
+    expect(result.wiped).toBe(true);
+    expect(result.iterations).toBe(3);
+    const trace = (await world.trace(buildId, 'hello'))!;
+    expect(trace.wipedAt).toBe(2);
+    expect(trace.iterations[0]!.failure).toMatch(/run_command.*failed/);
+    // The fresh attempt was not told about the failures before the wipe.
+    const lastReason = world.requests('reason').at(-1)!;
+    expect(JSON.stringify(lastReason.messages)).toContain('Previous attempts: none.');
+    const memory = new MemoryStore(world.engine.redis, world.engine.scheduler.keys);
+    const agents = await memory.listAgents();
+    const mine = agents.find((a) => a.endsWith(`-${w.pid}`))!;
+    const m = await memory.load(mine, 'backend');
+    expect(m.wipes).toBeGreaterThanOrEqual(1);
+    expect(m.completedTasks).toContain(`${buildId}/hello`);
+  });
+
+  it('stuck again after the wipe → the task fails with its trace, the build names it', async () => {
+    const failing = plan1([{ action: 'run_command', params: { command: 'python3', args: ['missing_script.py'] } }]);
+    world = await AgentWorld.start({
+      rules: [
+        { match: { phase: 'reason' }, reply: REASON },
+        { match: { phase: 'plan' }, reply: failing },
+      ],
+    });
+    await world.startWorker('backend');
+    const buildId = await world.build([{ id: 'doomed', role: 'backend' }, { id: 'after', role: 'backend', dependsOn: ['doomed'] }]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state).toBe('failed');
+    expect(build.failedTask).toBe('doomed');
+    expect(build.reason).toMatch(/stuck after a memory wipe: the same plan failed twice/);
+    const trace = (await world.trace(buildId, 'doomed'))!;
+    expect(trace.status).toBe('failed');
+    expect(trace.wiped).toBe(true);
+    expect(trace.iterations).toHaveLength(4);
+    for (const it of trace.iterations) {
+      expect(it.act!.steps[0]).toMatchObject({ action: 'run_command', ok: false });
+      expect(it.act!.steps[0]!.exitCode).not.toBe(0);
+    }
+    // Not retried as a whole by the queue: the loop's own retries were the budget.
+    expect((await world.engine.scheduler.dag.getTask(buildId, 'doomed')).attempts).toBe(1);
+    expect((await world.engine.scheduler.dag.getTaskStates(buildId)).get('after')).toBe('skipped');
+  });
+
+  it('an unreachable LLM: the task waits and retries within its budget, then fails with a clear reason', async () => {
+    world = await AgentWorld.start({ rules: [] }, { VLLM_API_URL: 'http://127.0.0.1:9/v1' });
+    await world.startWorker('backend', { VLLM_API_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'codegod-test', LLM_MAX_RETRIES: '1' });
+    const buildId = await world.build([{ id: 'offline', role: 'backend' }]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state).toBe('failed');
+    expect(build.reason).toMatch(/cannot reach the LLM at http:\/\/127\.0\.0\.1:9\/v1/);
+    expect((await world.engine.scheduler.dag.getTask(buildId, 'offline')).attempts).toBe(2);
+    expect(existsSync(world.workspace(buildId))).toBe(true);
+  });
+});

@@ -1,0 +1,363 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
+import type { ScenarioInput } from '../../scripts/llm-server/scenario.js';
+import type { Config } from '../../shared/config.js';
+import { CodegodError } from '../../shared/errors.js';
+import { createKeys } from '../../shared/keys.js';
+import { checkLlm, LlmClient, responseJsonSchema, type ChatMessage } from '../../shared/llm.js';
+import { RedisUsageRecorder } from '../../shared/llm-usage.js';
+import { createLogger } from '../../shared/logger.js';
+import { createRedis } from '../../shared/redis.js';
+import { testConfig } from '../helpers/config.js';
+import { freePort } from '../../shared/redis-server.js';
+
+const Answer = z.object({ title: z.string(), count: z.number().int(), tags: z.array(z.string()).default([]) });
+const good = { title: 'ok', count: 2 };
+const logger = createLogger('silent');
+
+const messages: ChatMessage[] = [
+  { role: 'system', content: 'You are the backend agent.' },
+  { role: 'user', content: 'Task: write app.py' },
+];
+
+/** Config against `server`, small timeouts and retries so failure paths stay fast. */
+function config(server: ScriptedLlmServer | string, overrides: Record<string, string> = {}): Config {
+  return testConfig({
+    VLLM_API_URL: typeof server === 'string' ? server : server.url,
+    LLM_TIMEOUT_MS: '2000',
+    LLM_MAX_RETRIES: '1',
+    LLM_REPAIR_ATTEMPTS: '2',
+    ...overrides,
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<CodegodError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CodegodError);
+  return err as CodegodError;
+}
+
+const ask = (client: LlmClient, phase: string, extra: { signal?: AbortSignal; role?: string } = {}) =>
+  client.structured({ role: extra.role ?? 'backend', phase, schema: Answer, messages, maxTokens: 200, signal: extra.signal });
+
+describe('LLM client against the scripted server', () => {
+  let server: ScriptedLlmServer;
+  const scenario: ScenarioInput = {
+    rules: [
+      { match: { phase: 'plan' }, reply: good },
+      { match: { phase: 'malformed' }, fault: 'malformed_json', reply: good, times: 1 },
+      { match: { phase: 'violation' }, fault: 'schema_violation', times: 1 },
+      { match: { phase: 'length' }, fault: 'length', reply: good, times: 1 },
+      { match: { phase: 'e500' }, fault: 'http500', times: 1 },
+      { match: { phase: 'e429' }, fault: 'http429', times: 1 },
+      { match: { phase: 'always-bad' }, fault: 'malformed_json', reply: good },
+      { match: { phase: 'hang' }, fault: 'hang' },
+      { match: { phase: 'slow' }, delayMs: 150, reply: good },
+      { match: { phase: 'stuck' }, delayMs: 10_000, reply: good },
+      { match: { phase: 'fenced' }, reply: '```json\n{"title":"fenced","count":1}\n```' },
+      { match: {}, reply: good },
+    ],
+  };
+
+  beforeAll(async () => {
+    server = await startScriptedLlmServer({ scenario });
+  });
+  afterEach(() => server.reset());
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('returns parsed data with usage, sends the codegod headers and a JSON schema from the zod schema', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const res = await client.structured({
+      role: 'backend',
+      phase: 'plan',
+      schema: Answer,
+      messages,
+      maxTokens: 200,
+      taskContext: { buildId: 'b1', taskId: 't1' },
+    });
+    expect(res.data).toEqual({ ...good, tags: [] });
+    expect(res.attempts).toBe(1);
+    expect(res.model).toBe('codegod-test');
+    const completion = Math.ceil(JSON.stringify(good).length / 4);
+    const prompt = Math.ceil(messages.map((m) => m.content).join('\n').length / 4);
+    expect(res.usage).toEqual({ promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion });
+    expect(res.latencyMs).toBeGreaterThanOrEqual(0);
+
+    const [req] = server.requests;
+    expect(req).toMatchObject({ role: 'backend', phase: 'plan', task: 't1', model: 'codegod-test', responseFormat: 'json_schema' });
+    expect(req!.messages).toEqual(messages);
+  });
+
+  it('derives a lean schema: input shape, no $schema, no ±MAX_SAFE_INTEGER bounds', () => {
+    const json = responseJsonSchema(Answer) as { $schema?: string; required: string[]; properties: Record<string, Record<string, unknown>> };
+    expect(json.$schema).toBeUndefined();
+    expect(json.required).toEqual(['title', 'count']);
+    expect(json.properties.count).toEqual({ type: 'integer' });
+    expect(responseJsonSchema(z.object({ n: z.number().int().min(1).max(9) }))).toMatchObject({
+      properties: { n: { type: 'integer', minimum: 1, maximum: 9 } },
+    });
+  });
+
+  it.each([
+    ['malformed', 'not valid JSON'],
+    ['violation', 'does not match the schema'],
+    ['length', 'cut off at max_tokens'],
+  ])('repairs a %s reply by re-asking with the error, keeping the prompt prefix', async (phase, reason) => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const res = await ask(client, phase);
+    expect(res.data).toEqual({ ...good, tags: [] });
+    expect(res.attempts).toBe(2);
+    expect(server.requests).toHaveLength(2);
+    const retry = server.requests[1]!.messages as ChatMessage[];
+    expect(retry.slice(0, messages.length)).toEqual(messages);
+    expect(retry[messages.length]!.role).toBe('assistant');
+    expect(retry[messages.length + 1]!.role).toBe('user');
+    expect(retry[messages.length + 1]!.content).toContain('Your reply was not valid: it');
+    expect(retry[messages.length + 1]!.content).toContain(reason);
+    expect(retry[messages.length + 1]!.content).toContain('Reply again with only JSON matching the schema.');
+    expect(res.usage.completionTokens).toBeGreaterThan(Math.ceil(JSON.stringify(good).length / 4));
+  });
+
+  it('gives up after LLM_REPAIR_ATTEMPTS repairs with LLM_BAD_RESPONSE and the last error', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_REPAIR_ATTEMPTS: '2' }), { logger });
+    const err = await failure(ask(client, 'always-bad'));
+    expect(err.code).toBe('LLM_BAD_RESPONSE');
+    expect(err.message).toMatch(/backend\/always-bad after 3 attempts: it is not valid JSON/);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('accepts JSON fenced in markdown (json_object servers do that) without a repair round', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+    const res = await ask(client, 'fenced');
+    expect(res.data.title).toBe('fenced');
+    expect(res.attempts).toBe(1);
+  });
+
+  it('reports a request the server refuses as LLM_REQUEST_FAILED with its message', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const err = await failure(ask(client, 'fenced'));
+    expect(err.code).toBe('LLM_REQUEST_FAILED');
+    expect(err.message).toBe(`the LLM at ${server.url} answered HTTP 400: scenario reply does not fit the request's schema: the reply is not JSON`);
+  });
+
+  it.each([
+    ['e500', 500],
+    ['e429', 429],
+  ])('retries %s through the SDK without spending a repair attempt', async (phase, status) => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const res = await ask(client, phase);
+    expect(res.data.title).toBe('ok');
+    expect(res.attempts).toBe(1);
+    expect(server.requests.map((r) => r.status)).toEqual([status, 200]);
+  });
+
+  it('ends a hanging request at LLM_TIMEOUT_MS with a bounded number of tries', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_TIMEOUT_MS: '300', LLM_MAX_RETRIES: '1' }), { logger });
+    const started = Date.now();
+    const err = await failure(ask(client, 'hang'));
+    const elapsed = Date.now() - started;
+    expect(err.code).toBe('LLM_TIMEOUT');
+    expect(err.message).toContain('did not answer within 300 ms (2 tries)');
+    expect(server.requests).toHaveLength(2);
+    // Two 300 ms tries plus the SDK's backoff (at most 500 ms before a second try).
+    expect(elapsed).toBeGreaterThanOrEqual(600);
+    expect(elapsed).toBeLessThan(2_500);
+    await expect.poll(() => server.inFlight).toBe(0);
+  });
+
+  it('aborts through the caller signal: before the call, in flight, and while waiting for a slot', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '1' }), { logger });
+    expect((await failure(ask(client, 'plan', { signal: AbortSignal.abort() }))).code).toBe('TASK_ABORTED');
+    expect(server.requests).toHaveLength(0);
+
+    const holder = new AbortController();
+    const waiter = new AbortController();
+    const started = Date.now();
+    const inFlight = ask(client, 'stuck', { signal: holder.signal });
+    const queued = ask(client, 'stuck', { signal: waiter.signal });
+    await expect.poll(() => server.inFlight).toBe(1);
+    waiter.abort();
+    expect((await failure(queued)).code).toBe('TASK_ABORTED');
+    holder.abort();
+    const err = await failure(inFlight);
+    expect(err.code).toBe('TASK_ABORTED');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(client.inFlight).toBe(0);
+    await expect.poll(() => server.inFlight).toBe(0);
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]!.aborted).toBe(true);
+  });
+
+  it('keeps at most LLM_MAX_INFLIGHT requests in flight', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '2' }), { logger });
+    const results = await Promise.all(Array.from({ length: 6 }, () => ask(client, 'slow')));
+    expect(results.every((r) => r.data.title === 'ok')).toBe(true);
+    expect(server.requests).toHaveLength(6);
+    expect(server.maxInFlight).toBe(2);
+    expect(client.maxInFlight).toBe(2);
+    expect(client.inFlight).toBe(0);
+  });
+
+  it('names the served models when LLM_MODEL is unknown', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'llama-nope' }), { logger });
+    const err = await failure(ask(client, 'plan'));
+    expect(err.code).toBe('LLM_MODEL_UNKNOWN');
+    expect(err.message).toBe(`model 'llama-nope' is not served by ${server.url} (it serves: codegod-test); set LLM_MODEL`);
+
+    const perRole = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MODEL_BACKEND: 'qwen-nope' }), { logger });
+    const roleErr = await failure(ask(perRole, 'plan'));
+    expect(roleErr.code).toBe('LLM_MODEL_UNKNOWN');
+    expect(roleErr.message).toContain("model 'qwen-nope' is not served");
+    expect(roleErr.message).toContain('set LLM_MODEL_BACKEND');
+  });
+
+  it('says clearly when nothing listens at VLLM_API_URL', async () => {
+    const url = `http://127.0.0.1:${await freePort()}/v1`;
+    const client = new LlmClient(config(url, { LLM_MODEL: 'm', LLM_MAX_RETRIES: '0' }), { logger });
+    const err = await failure(ask(client, 'plan'));
+    expect(err.code).toBe('LLM_UNREACHABLE');
+    expect(err.message).toBe(`cannot reach the LLM at ${url} (ECONNREFUSED); start vLLM/Ollama or set VLLM_API_URL`);
+
+    const check = await failure(checkLlm(config(url, { LLM_MAX_RETRIES: '0' }), { logger }));
+    expect(check.code).toBe('LLM_UNREACHABLE');
+  });
+
+  it('uses the first listed model when LLM_MODEL is unset (asked once), and per-role models', async () => {
+    const multi = await startScriptedLlmServer({ scenario: { models: ['first-model', 'role-model'], fallback: { reply: good } } });
+    try {
+      const client = new LlmClient(config(multi, { LLM_MODEL_FRONTEND: 'role-model' }), { logger });
+      const [a, b] = await Promise.all([ask(client, 'plan'), ask(client, 'plan')]);
+      expect([a.model, b.model]).toEqual(['first-model', 'first-model']);
+      expect((await ask(client, 'plan', { role: 'frontend' })).model).toBe('role-model');
+      expect(multi.requests.filter((r) => r.path === '/v1/models')).toHaveLength(1);
+      expect(multi.requests.filter((r) => r.path === '/v1/chat/completions').map((r) => r.model)).toEqual([
+        'first-model',
+        'first-model',
+        'role-model',
+      ]);
+
+      expect(await checkLlm(config(multi), { logger })).toEqual({
+        url: multi.url,
+        models: ['first-model', 'role-model'],
+        model: 'first-model',
+      });
+      const wrong = await failure(checkLlm(config(multi, { LLM_MODEL_TESTING: 'ghost' }), { logger }));
+      expect(wrong.code).toBe('LLM_MODEL_UNKNOWN');
+      expect(wrong.message).toContain('set LLM_MODEL_TESTING');
+    } finally {
+      await multi.close();
+    }
+  });
+
+  it('falls back to json_object when the server rejects json_schema, and when configured to', async () => {
+    const plain = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', reply: good }] } });
+    try {
+      const client = new LlmClient(config(plain, { LLM_MODEL: 'codegod-test' }), { logger });
+      expect((await ask(client, 'plan')).data.title).toBe('ok');
+      expect((await ask(client, 'plan')).attempts).toBe(1);
+      expect(plain.requests.map((r) => [r.responseFormat, r.status])).toEqual([
+        ['json_schema', 400],
+        ['json_object', 200],
+        ['json_object', 200],
+      ]);
+    } finally {
+      await plain.close();
+    }
+
+    const configured = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+    await ask(configured, 'plan');
+    expect(server.requests.map((r) => r.responseFormat)).toEqual(['json_object']);
+  });
+
+  describe('usage in Redis', () => {
+    let redis: Redis;
+    let cfg: Config;
+
+    beforeAll(() => {
+      cfg = config(server, { LLM_MODEL: 'codegod-test' });
+      redis = createRedis(cfg, 'client');
+    });
+    afterAll(async () => {
+      await redis.quit();
+    });
+
+    it('records every request per call, task, build and role', async () => {
+      const keys = createKeys(cfg.CODEGOD_PREFIX);
+      await redis.hset(keys.build('b1'), 'state', 'running');
+      await redis.hset(keys.task('b1', 't1'), 'state', 'running');
+      const client = new LlmClient(cfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+
+      const repaired = await client.structured({
+        role: 'backend',
+        phase: 'malformed',
+        schema: Answer,
+        messages,
+        maxTokens: 200,
+        taskContext: { buildId: 'b1', taskId: 't1', agentId: 'backend-1' },
+      });
+      const planner = await client.structured({ role: 'planner', phase: 'plan', schema: Answer, messages, maxTokens: 200 });
+
+      const entries = await redis.xrange(keys.llmCalls('b1'), '-', '+');
+      expect(entries).toHaveLength(2);
+      const fields = entries.map(([, f]) => Object.fromEntries(Array.from({ length: f.length / 2 }, (_, i) => [f[2 * i]!, f[2 * i + 1]!])));
+      expect(fields.map((f) => [f.phase, f.role, f.model, f.attempt, f.ok, f.task, f.agent])).toEqual([
+        ['malformed', 'backend', 'codegod-test', '1', '0', 't1', 'backend-1'],
+        ['malformed', 'backend', 'codegod-test', '2', '1', 't1', 'backend-1'],
+      ]);
+      expect(fields[0]!.error).toContain('not valid JSON');
+      const sum = (k: string) => fields.reduce((n, f) => n + Number(f[k]), 0);
+      expect(sum('promptTokens')).toBe(repaired.usage.promptTokens);
+      expect(sum('completionTokens')).toBe(repaired.usage.completionTokens);
+
+      for (const key of [keys.task('b1', 't1'), keys.build('b1')]) {
+        const h = await redis.hgetall(key);
+        expect(h.state).toBe('running');
+        expect(Number(h.llmCalls)).toBe(2);
+        expect(Number(h.promptTokens)).toBe(repaired.usage.promptTokens);
+        expect(Number(h.completionTokens)).toBe(repaired.usage.completionTokens);
+        expect(Number(h.llmMs)).toBe(sum('ms'));
+      }
+
+      const m = await redis.hgetall(keys.metricsLlm);
+      expect(Number(m.calls)).toBe(3);
+      expect(Number(m.failed)).toBe(1);
+      expect(Number(m.promptTokens)).toBe(repaired.usage.promptTokens + planner.usage.promptTokens);
+      expect(Number(m.completionTokens)).toBe(repaired.usage.completionTokens + planner.usage.completionTokens);
+      expect(Number(m['backend:calls'])).toBe(2);
+      expect(Number(m['backend:promptTokens'])).toBe(repaired.usage.promptTokens);
+      expect(Number(m['planner:calls'])).toBe(1);
+      expect(Number(m['planner:completionTokens'])).toBe(planner.usage.completionTokens);
+      expect(m['planner:failed']).toBeUndefined();
+    });
+
+    it('touches no build keys for a build that does not exist', async () => {
+      const keys = createKeys(cfg.CODEGOD_PREFIX);
+      const client = new LlmClient(cfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+      await client.structured({ role: 'backend', phase: 'plan', schema: Answer, messages, maxTokens: 200, taskContext: { buildId: 'gone', taskId: 't' } });
+      expect(await redis.exists(keys.build('gone'), keys.task('gone', 't'), keys.llmCalls('gone'))).toBe(0);
+      expect(Number(await redis.hget(keys.metricsLlm, 'backend:calls'))).toBeGreaterThanOrEqual(1);
+    });
+
+    it('records a request that failed for good as a failed call', async () => {
+      const keys = createKeys(cfg.CODEGOD_PREFIX);
+      const hangCfg = config(server, { LLM_MODEL: 'codegod-test', LLM_TIMEOUT_MS: '150', LLM_MAX_RETRIES: '0', CODEGOD_PREFIX: cfg.CODEGOD_PREFIX });
+      await redis.hset(keys.build('b2'), 'state', 'running');
+      const client = new LlmClient(hangCfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+      const err = await failure(
+        client.structured({ role: 'devops', phase: 'hang', schema: Answer, messages, maxTokens: 50, taskContext: { buildId: 'b2' } }),
+      );
+      expect(err.code).toBe('LLM_TIMEOUT');
+      const [entry] = await redis.xrange(keys.llmCalls('b2'), '-', '+');
+      expect(entry![1]).toEqual(expect.arrayContaining(['ok', '0', 'role', 'devops', 'phase', 'hang']));
+      expect(Number(await redis.hget(keys.metricsLlm, 'devops:failed'))).toBe(1);
+      expect(Number(await redis.hget(keys.build('b2'), 'llmCalls'))).toBe(1);
+    });
+  });
+});

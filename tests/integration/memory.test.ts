@@ -1,0 +1,364 @@
+import { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { CodegodError } from '../../shared/errors.js';
+import { createKeys, type Keys } from '../../shared/keys.js';
+import {
+  MEMORY_LIMITS,
+  MemoryConflictError,
+  MemoryExportSchema,
+  MemoryImportError,
+  MemoryStore,
+  addObservation,
+  addReasoning,
+  completeTask,
+  setKnowledge,
+  startTask,
+  type AgentMemory,
+} from '../../shared/memory.js';
+import { createRedis } from '../../shared/redis.js';
+import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/team-knowledge.js';
+import { testConfig } from '../helpers/config.js';
+
+const connections: Redis[] = [];
+
+function connect(config = testConfig()): { redis: Redis; keys: Keys } {
+  const redis = createRedis(config, 'client');
+  connections.push(redis);
+  return { redis, keys: createKeys(config.CODEGOD_PREFIX) };
+}
+
+afterAll(async () => {
+  await Promise.all(connections.map((r) => r.quit()));
+});
+
+async function rejection(promise: Promise<unknown>): Promise<CodegodError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(CodegodError);
+    return err as CodegodError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** The parts of a memory that are content, not write bookkeeping. */
+function content(m: AgentMemory): Omit<AgentMemory, 'version' | 'updatedAt'> {
+  const { version: _v, updatedAt: _u, ...rest } = m;
+  return rest;
+}
+
+function busy(m: AgentMemory, tag: string): AgentMemory {
+  let out = setKnowledge(m, 'venv_path', `/ws/${tag}/.venv`);
+  out = startTask(out, { buildId: 'b1', taskId: `${tag}-2`, title: `second task of ${tag}` });
+  out = completeTask(out, { buildId: 'b1', taskId: `${tag}-1` });
+  out = addObservation(out, `${tag} saw flask missing`);
+  return addReasoning(out, { buildId: 'b1', taskId: `${tag}-2`, phase: 'reason', summary: `${tag} needs pip install` });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('MemoryStore', () => {
+  let redis: Redis;
+  let keys: Keys;
+  let store: MemoryStore;
+
+  beforeEach(() => {
+    ({ redis, keys } = connect());
+    store = new MemoryStore(redis, keys);
+  });
+
+  it('load creates an empty memory once and registers the agent', async () => {
+    const first = await store.load('backend-1', 'backend');
+    expect(first).toMatchObject({ agentId: 'backend-1', role: 'backend', version: 1, observations: [] });
+    const again = await store.load('backend-1', 'frontend');
+    expect(again).toEqual(first);
+    expect(await store.listAgents()).toEqual(['backend-1']);
+    expect(JSON.parse((await redis.get(keys.agentMemory('backend-1')))!)).toEqual(first);
+  });
+
+  it('update persists, counts versions and is seen by another connection', async () => {
+    await store.update('b-1', 'backend', (m) => addObservation(m, 'one'));
+    const after = await store.update('b-1', 'backend', (m) => addObservation(m, 'two'));
+    expect(after.version).toBe(2);
+    const other = new MemoryStore(connect({ ...testConfig(), CODEGOD_PREFIX: keys.prefix }).redis, keys);
+    expect((await other.load('b-1', 'backend')).observations).toEqual(['one', 'two']);
+  });
+
+  it('refuses an invalid agent id and an update that breaks the schema', async () => {
+    expect((await rejection(store.load('a:b', 'backend'))).code).toBe('MEMORY_INVALID');
+    const err = await rejection(store.update('x', 'backend', (m) => ({ ...m, observations: ['o'.repeat(MEMORY_LIMITS.textMaxChars + 1)] })));
+    expect(err.code).toBe('MEMORY_INVALID');
+    expect(err.message).toMatch(/observations\.0/);
+    expect(await redis.exists(keys.agentMemory('x'))).toBe(0);
+  });
+
+  it('save writes at the loaded version and refuses a stale copy', async () => {
+    const loaded = await store.load('s1', 'devops');
+    const saved = await store.save(addObservation(loaded, 'first'));
+    expect(saved.version).toBe(loaded.version + 1);
+    const err = await rejection(store.save(addObservation(loaded, 'stale')));
+    expect(err).toBeInstanceOf(MemoryConflictError);
+    expect(err.code).toBe('MEMORY_CONFLICT');
+    expect((await store.load('s1', 'devops')).observations).toEqual(['first']);
+  });
+
+  it('concurrent updates from two connections lose no write', async () => {
+    const second = new MemoryStore(connect({ ...testConfig(), CODEGOD_PREFIX: keys.prefix }).redis, keys);
+    await store.load('shared', 'backend');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? store : second).update('shared', 'backend', (m) => addObservation(m, `obs-${i}`))),
+    );
+    const m = await store.load('shared', 'backend');
+    expect([...m.observations].sort()).toEqual(Array.from({ length: 20 }, (_, i) => `obs-${i}`).sort());
+    expect(m.version).toBe(21);
+  });
+
+  it('concurrent updates racing on one shared connection lose no write', async () => {
+    // Separate stores do not queue behind each other, so only the compare-and-set protects them.
+    const stores = Array.from({ length: 8 }, () => new MemoryStore(redis, keys));
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) => stores[i % stores.length]!.update('hot', 'testing', (m) => addObservation(m, `o${i}`))),
+    );
+    const m = await store.load('hot', 'testing');
+    expect(m.observations).toHaveLength(24);
+    expect(new Set(m.observations).size).toBe(24);
+  });
+
+  it('malformed memory in Redis does not throw: it is logged and replaced by an empty one', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = new MemoryStore(redis, keys, pino({ level: 'error' }, sink));
+
+    await redis.set(keys.agentMemory('broken'), '{"agentId": "broken", "role": ');
+    const m = await logged.load('broken', 'frontend');
+    expect(m).toMatchObject({ agentId: 'broken', role: 'frontend', observations: [], version: 1 });
+    expect(JSON.parse((await redis.get(keys.agentMemory('broken')))!)).toEqual(m);
+    expect(lines.join('')).toContain('DATA_CORRUPT');
+
+    await redis.set(keys.agentMemory('wrong-shape'), JSON.stringify({ version: 7, role: 'wizard' }));
+    const updated = await logged.update('wrong-shape', 'devops', (x) => addObservation(x, 'fresh start'));
+    expect(updated).toMatchObject({ role: 'devops', observations: ['fresh start'] });
+
+    await redis.set(keys.agentMemory('bytes'), Buffer.from([0xff, 0xfe, 0x00, 0x7b]));
+    expect((await logged.load('bytes', 'testing')).role).toBe('testing');
+
+    await redis.set(keys.agentMemory('other'), JSON.stringify({ ...m, agentId: 'someone-else' }));
+    expect((await logged.load('other', 'backend')).agentId).toBe('other');
+  });
+
+  it('wipe keeps role and core knowledge, clears the rest, and leaves checkpoints', async () => {
+    await store.update('w1', 'backend', (m) => busy(m, 'w1'));
+    await store.checkpoint('w1', 'before-wipe');
+    const wiped = await store.wipe('w1');
+    expect(wiped).toMatchObject({
+      role: 'backend',
+      knowledge: { venv_path: '/ws/w1/.venv' },
+      currentTask: null,
+      completedTasks: [],
+      observations: [],
+      reasoningHistory: [],
+      blockedOn: null,
+      wipes: 1,
+    });
+    expect(await store.load('w1', 'backend')).toEqual(wiped);
+    expect((await store.listCheckpoints('w1')).map((c) => c.name)).toEqual(['before-wipe']);
+    expect(await store.wipe('nobody')).toBeNull();
+  });
+
+  it('wipeRole wipes only that role; wipeAll wipes every agent, malformed ones included', async () => {
+    await store.update('be', 'backend', (m) => busy(m, 'be'));
+    await store.update('fe', 'frontend', (m) => busy(m, 'fe'));
+    await store.update('ma', 'master', (m) => busy(m, 'ma'));
+    expect(await store.wipeRole('backend')).toBe(1);
+    expect((await store.load('be', 'backend')).observations).toEqual([]);
+    expect((await store.load('fe', 'frontend')).observations).toHaveLength(1);
+
+    await redis.set(keys.agentMemory('ma'), 'garbage');
+    expect(await store.wipeAll()).toBe(3);
+    expect((await store.load('fe', 'frontend')).observations).toEqual([]);
+    expect((await store.load('fe', 'frontend')).knowledge).toEqual({ venv_path: '/ws/fe/.venv' });
+    expect(await redis.exists(keys.agentMemory('ma'))).toBe(0);
+  });
+
+  it('checkpoint, mutate, restore brings the snapshot back', async () => {
+    const before = await store.update('c1', 'frontend', (m) => busy(m, 'c1'));
+    const cp = await store.checkpoint('c1', 'good');
+    expect(cp.memory).toEqual(before);
+    await store.update('c1', 'frontend', (m) => addObservation(setKnowledge(m, 'entry_point', 'app.py'), 'went wrong'));
+    await store.wipe('c1');
+    const restored = await store.restore('c1', 'good');
+    expect(content(restored)).toEqual(content(before));
+    expect(restored.version).toBeGreaterThan(before.version);
+    expect(content(await store.load('c1', 'frontend'))).toEqual(content(before));
+  });
+
+  it('lists checkpoints oldest first, names by default as ISO time, deletes them', async () => {
+    await store.load('c2', 'testing');
+    await store.checkpoint('c2', 'zeta');
+    await sleep(5);
+    await store.checkpoint('c2', 'alpha');
+    await sleep(5);
+    const auto = await store.checkpoint('c2');
+    expect(auto.name).toBe(auto.at);
+    expect(Number.isNaN(Date.parse(auto.name))).toBe(false);
+    expect((await store.listCheckpoints('c2')).map((c) => c.name)).toEqual(['zeta', 'alpha', auto.name]);
+    expect(await store.deleteCheckpoint('c2', 'alpha')).toBe(true);
+    expect(await store.deleteCheckpoint('c2', 'alpha')).toBe(false);
+    expect((await store.listCheckpoints('c2')).map((c) => c.name)).toEqual(['zeta', auto.name]);
+  });
+
+  it('restore of an unknown checkpoint names the ones there are', async () => {
+    await store.load('c3', 'devops');
+    await store.checkpoint('c3', 'one');
+    const err = await rejection(store.restore('c3', 'two'));
+    expect(err.code).toBe('CHECKPOINT_NOT_FOUND');
+    expect(err.message).toBe("agent c3 has no checkpoint 'two' (it has: one)");
+    expect((await rejection(store.checkpoint('nobody'))).code).toBe('MEMORY_NOT_FOUND');
+    expect((await rejection(store.checkpoint('c3', 'bad name'))).code).toBe('MEMORY_INVALID');
+  });
+
+  it('keeps at most the limit of checkpoints, dropping the oldest', async () => {
+    await store.load('c4', 'backend');
+    const total = MEMORY_LIMITS.checkpoints + 2;
+    for (let i = 0; i < total; i += 1) await store.checkpoint('c4', `cp-${String(i).padStart(3, '0')}`);
+    const names = (await store.listCheckpoints('c4')).map((c) => c.name);
+    expect(names).toHaveLength(MEMORY_LIMITS.checkpoints);
+    expect(names).not.toContain('cp-000');
+    expect(names).not.toContain('cp-001');
+    expect(names).toContain(`cp-${String(total - 1).padStart(3, '0')}`);
+  });
+
+  it('export, wipeAll, import round-trips memories and checkpoints', async () => {
+    for (const [id, role] of [['r-be', 'backend'], ['r-te', 'testing']] as const) {
+      await store.update(id, role, (m) => busy(m, id));
+      await store.checkpoint(id, 'snap');
+    }
+    await redis.hset(keys.agentCheckpoints('r-te'), 'junk', 'not json');
+    const doc = await store.exportAll();
+    const json = JSON.parse(JSON.stringify(doc)) as unknown;
+    expect(MemoryExportSchema.parse(json)).toEqual(doc);
+    expect(doc.agents.map((a) => a.agentId)).toEqual(['r-be', 'r-te']);
+    expect(doc.agents[1]!.checkpoints.map((c) => c.name)).toEqual(['snap']);
+
+    expect(await store.wipeAll()).toBe(2);
+    await store.deleteCheckpoint('r-be', 'snap');
+
+    const result = await store.importAll(json, { replace: true });
+    expect(result).toEqual({ memories: 2, memoriesSkipped: 0, checkpoints: 2 });
+    for (const agent of doc.agents) {
+      const now = await store.load(agent.agentId, agent.memory!.role);
+      expect(content(now)).toEqual(content(agent.memory!));
+      expect(now.updatedAt).toBe(agent.memory!.updatedAt);
+      expect(await store.listCheckpoints(agent.agentId)).toEqual(agent.checkpoints);
+    }
+    expect(await redis.hexists(keys.agentCheckpoints('r-te'), 'junk')).toBe(0);
+  });
+
+  it('import without replace keeps what exists and adds what is missing', async () => {
+    await store.update('m1', 'backend', (m) => addObservation(m, 'original'));
+    await store.checkpoint('m1', 'mine');
+    const doc = await store.exportAll();
+    await store.update('m1', 'backend', (m) => addObservation(m, 'newer'));
+    await store.forget('m1');
+    await store.update('m1', 'backend', (m) => addObservation(m, 'current'));
+    await store.checkpoint('m1', 'current-cp');
+
+    const fresh = new MemoryStore(redis, createKeys(`${keys.prefix}x`));
+    expect(await fresh.importAll(doc, { replace: false })).toEqual({ memories: 1, memoriesSkipped: 0, checkpoints: 1 });
+
+    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 1 });
+    expect((await store.load('m1', 'backend')).observations).toEqual(['current']);
+    expect((await store.listCheckpoints('m1')).map((c) => c.name).sort()).toEqual(['current-cp', 'mine']);
+    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 0 });
+  });
+
+  it('a bad document is refused with every problem listed, and nothing is written', async () => {
+    const good = await (async () => {
+      await store.update('i1', 'backend', (m) => addObservation(m, 'x'));
+      return store.exportAll();
+    })();
+    await store.forget('i1');
+    const bad = {
+      ...good,
+      exportedAt: 'yesterday',
+      agents: [{ ...good.agents[0], memory: { ...good.agents[0]!.memory, role: 'wizard', wipes: -1 } }],
+    };
+    const err = await rejection(store.importAll(bad, { replace: true }));
+    expect(err).toBeInstanceOf(MemoryImportError);
+    expect((err as MemoryImportError).problems).toHaveLength(3);
+    expect(err.message).toMatch(/^invalid memory export: /);
+    expect(err.message).toContain('exportedAt');
+    expect(err.message).toContain('agents.0.memory.role');
+    expect(err.message).toContain('agents.0.memory.wipes');
+
+    const twice = { ...good, agents: [good.agents[0], good.agents[0]] };
+    expect((await rejection(store.importAll(twice, { replace: true }))).message).toContain('appears twice');
+    expect((await rejection(store.importAll('nope', { replace: true }))).code).toBe('MEMORY_INVALID');
+    expect(await store.listAgents()).toEqual([]);
+  });
+
+  it('forget removes memory, checkpoints and the agent', async () => {
+    await store.load('f1', 'backend');
+    await store.load('f2', 'backend');
+    await store.checkpoint('f1', 'x');
+    await store.forget('f1');
+    expect(await store.listAgents()).toEqual(['f2']);
+    expect(await redis.exists(keys.agentMemory('f1'), keys.agentCheckpoints('f1'))).toBe(0);
+  });
+});
+
+describe('TeamKnowledge', () => {
+  let knowledge: TeamKnowledge;
+  let redis: Redis;
+  let keys: Keys;
+
+  beforeEach(() => {
+    ({ redis, keys } = connect());
+    knowledge = new TeamKnowledge(redis, keys);
+  });
+
+  it('is shared within a build and read-only to other builds', async () => {
+    await knowledge.set('b-one', 'b-one', 'venv_path', '/ws/b-one/.venv');
+    await knowledge.set('b-one', 'b-one', 'python_version', '3.11');
+    await knowledge.set('b-two', 'b-two', 'venv_path', '/ws/b-two/.venv');
+
+    const err = await rejection(knowledge.set('b-one', 'b-two', 'venv_path', '/elsewhere'));
+    expect(err.code).toBe('KNOWLEDGE_DENIED');
+    expect(err.message).toBe('knowledge of build b-one is read-only to agents of build b-two');
+
+    expect(await knowledge.get('b-one')).toEqual({ venv_path: '/ws/b-one/.venv', python_version: '3.11' });
+    expect(await knowledge.get('b-two')).toEqual({ venv_path: '/ws/b-two/.venv' });
+    expect(await knowledge.get('b-none')).toEqual({});
+  });
+
+  it('refuses bad keys, long values and bad build ids', async () => {
+    expect((await rejection(knowledge.set('b1', 'b1', 'EntryPoint', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    expect((await rejection(knowledge.set('b1', 'b1', '9lives', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    const long = await rejection(knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars + 1)));
+    expect(long.message).toContain(`at most ${KNOWLEDGE_LIMITS.valueMaxChars}`);
+    expect((await rejection(knowledge.get('b}1'))).code).toBe('KNOWLEDGE_INVALID');
+    await knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars));
+    expect(Object.keys(await knowledge.get('b1'))).toEqual(['entry_point']);
+  });
+
+  it('caps the keys of a build atomically, and overwriting still works at the cap', async () => {
+    const cap = KNOWLEDGE_LIMITS.keysPerBuild;
+    for (let i = 0; i < cap - 5; i += 1) await knowledge.set('full', 'full', `k${i}`, 'v');
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => knowledge.set('full', 'full', `extra_${i}`, 'v')),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    expect(await redis.hlen(keys.knowledge('full'))).toBe(cap);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((refused.reason as CodegodError).message).toContain(`already holds ${cap} knowledge keys`);
+    await knowledge.set('full', 'full', 'k0', 'changed');
+    expect((await knowledge.get('full')).k0).toBe('changed');
+  });
+});
