@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CodegodError, DataCorruptError, errorMessage, NotFoundError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { taskJobId, type ReadyTask } from '../shared/queues.js';
+import { GOALS_QUEUE, taskJobId, type ReadyTask } from '../shared/queues.js';
 import { RoleSchema } from '../shared/roles.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -65,6 +65,16 @@ export class Reconciler {
         return;
       }
       throw err;
+    }
+    if (build.state === 'planning') {
+      // A submitted goal whose job vanished (a crash between the two writes, or a Redis
+      // restart) is queued again; the build id is the job id, so this is idempotent.
+      const exists = await this.redis.exists(queues.jobKey(GOALS_QUEUE, buildId));
+      if (!exists) {
+        await queues.enqueueGoal(buildId, this.scheduler.config);
+        report.requeued++;
+      }
+      return;
     }
     if (build.state !== 'running') {
       await dag.markInactive(buildId);

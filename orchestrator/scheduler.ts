@@ -5,7 +5,8 @@ import { CodegodError } from '../shared/errors.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Plan } from '../shared/plan.js';
-import { TaskQueues, taskJobId, type ReadyTask } from '../shared/queues.js';
+import { GOALS_QUEUE, TaskQueues, taskJobId, type ReadyTask } from '../shared/queues.js';
+import { validateGoal } from '../shared/goal.js';
 import { ControlMessageSchema, type ControlMessage } from '../shared/control.js';
 
 /**
@@ -26,6 +27,26 @@ export class Scheduler {
   ) {
     this.dag = new DagStore(redis, keys, config.CODEGOD_EVENTS_MAXLEN);
     this.queues = new TaskQueues(redis, keys, config);
+  }
+
+  /**
+   * Accepts a user's goal: validates it, stores the build in the `planning` state and queues
+   * the goal for the orchestrator. Returns the build id at once; the build's event stream
+   * tells the rest.
+   */
+  async submitGoal(input: { goal: string; maxTasks?: number; budgetTokens?: number; model?: string }): Promise<string> {
+    const goal = validateGoal(input.goal, this.config.CODEGOD_MAX_GOAL_CHARS);
+    const buildId = newBuildId();
+    await this.dag.submitBuild({
+      buildId,
+      goal,
+      maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
+      budgetTokens: input.budgetTokens ?? 0,
+      ...(input.model ? { model: input.model } : {}),
+    });
+    await this.queues.enqueueGoal(buildId, this.config);
+    this.logger.info({ buildId }, 'goal submitted');
+    return buildId;
   }
 
   /** Stores a validated plan as a build and enqueues its roots. */
@@ -64,9 +85,10 @@ export class Scheduler {
    * Workers also notice the cancelled state on their next heartbeat, should the notice be
    * missed.
    */
-  async cancel(buildId: string, reason = 'cancelled by user'): Promise<void> {
-    const withJobs = await this.dag.cancelBuild(buildId, reason);
+  async cancel(buildId: string, reason = 'cancelled by user', final: 'cancelled' | 'failed' = 'cancelled', failureCode = ''): Promise<void> {
+    const withJobs = await this.dag.cancelBuild(buildId, reason, final, failureCode);
     await this.dag.markInactive(buildId);
+    await this.queues.get(GOALS_QUEUE).remove(buildId).catch(() => 0);
     await Promise.all(
       withJobs
         .filter((t) => t.previous === 'queued')
@@ -74,7 +96,7 @@ export class Scheduler {
     );
     const notice: ControlMessage = { type: 'cancel', buildId, reason };
     await this.redis.publish(this.keys.control, JSON.stringify(ControlMessageSchema.parse(notice)));
-    this.logger.info({ buildId, reason, running: withJobs.filter((t) => t.previous === 'running').length }, 'build cancelled');
+    this.logger.info({ buildId, reason, final, running: withJobs.filter((t) => t.previous === 'running').length }, 'build stopped');
   }
 
   /** Retries one failed task, or every failed task of the build when `taskId` is omitted. */

@@ -8,7 +8,9 @@ import { TaskSpecSchema } from './plan.js';
  * with zod on every read: a hand-edited key fails the read with DataCorruptError naming the
  * key, never with a crash deeper down.
  */
-export const BUILD_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+/** planning: submitted, waiting for the orchestrator's plan · running: its DAG is executing. */
+export const BUILD_STATES = ['planning', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const TERMINAL_BUILD_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
 export const BuildStateSchema = z.enum(BUILD_STATES);
 export type BuildState = z.infer<typeof BuildStateSchema>;
 
@@ -43,8 +45,19 @@ export const BuildRecordSchema = z.object({
   maxTasks: count,
   failedTask: z.string().optional(),
   reason: z.string().optional(),
+  /** Why a build ended failed, for exit codes: TASK_FAILED, PLAN_INVALID, LLM_UNREACHABLE, LLM_MODEL_UNKNOWN, LLM_BUDGET… */
+  failureCode: z.string().optional(),
   summary: z.string().default(''),
   graphVersion: count.default(0),
+  /** Stop the build cleanly once its LLM calls used this many tokens (0: no limit). */
+  budgetTokens: count.default(0),
+  /** Model override for this build's LLM calls. */
+  model: z.string().optional(),
+  promptTokens: count.default(0),
+  completionTokens: count.default(0),
+  llmCalls: count.default(0),
+  /** Planner re-asks after invalid plans. */
+  planAttempts: count.default(0),
 });
 export type BuildRecord = z.infer<typeof BuildRecordSchema>;
 

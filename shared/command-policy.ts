@@ -471,8 +471,8 @@ const RAW_RULES: Array<[RegExp, string]> = [
 ];
 
 function rawProblem(text: string): string | null {
-  if (text.includes('\0')) return 'refused: the command contains a NUL byte';
-  if (text.length > MAX_COMMAND_CHARS) return `refused: the command is longer than ${MAX_COMMAND_CHARS} characters`;
+  if (text.includes('\0')) return 'refused: contains a NUL byte';
+  if (text.length > MAX_COMMAND_CHARS) return `refused: longer than ${MAX_COMMAND_CHARS} characters`;
   for (const [re, reason] of RAW_RULES) if (re.test(text)) return reason;
   return forkBomb(text) ? 'refused: fork bomb' : null;
 }
@@ -555,26 +555,37 @@ const DOWNLOADERS = new Set(['curl', 'wget', 'fetch', 'aria2c', 'http', 'https']
 /** Flags that give an interpreter its program inline, so it does not read one from stdin. */
 const INLINE_CODE_FLAGS = new Set(['-c', '-m', '-e', '-E', '-p', '-r', '--eval', '--print', '--command']);
 
-const REFUSED_PROGRAMS = new Map<string, string>([
-  ...['sudo', 'su', 'doas', 'pkexec', 'runuser', 'run0'].map((n): [string, string] => [n, 'privilege escalation is not available in the sandbox']),
-  ...['mke2fs', 'mkswap', 'fdisk', 'sfdisk', 'cfdisk', 'gdisk', 'sgdisk', 'parted', 'wipefs', 'blkdiscard', 'swapon', 'swapoff', 'losetup', 'cryptsetup'].map(
-    (n): [string, string] => [n, 'disk and filesystem tools are off limits'],
-  ),
-  ...['shutdown', 'reboot', 'halt', 'poweroff', 'kexec'].map((n): [string, string] => [n, 'power control is off limits']),
-  ...['mount', 'umount', 'chroot', 'nsenter', 'unshare', 'pivot_root', 'insmod', 'rmmod', 'modprobe', 'iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'nft', 'ebtables', 'arptables'].map(
-    (n): [string, string] => [n, 'system administration is off limits'],
-  ),
-  ...['useradd', 'userdel', 'usermod', 'passwd', 'chpasswd', 'groupadd', 'groupdel', 'visudo'].map((n): [string, string] => [n, 'user accounts are off limits']),
-  ['crontab', 'scheduled jobs would outlive the task'],
-  ['telinit', 'runlevel changes are off limits'],
-  ...['killall', 'pkill'].map((n): [string, string] => [n, 'it can hit processes outside the sandbox, the worker itself included; kill the PID you started']),
-  ...['setsid', 'start-stop-daemon', 'daemonize'].map((n): [string, string] => [n, 'it would let a process outlive its command']),
-]);
+/** Programs refused whatever their arguments, grouped by the reason an agent is given. */
+const REFUSED_GROUPS: Array<[reason: string, names: string[]]> = [
+  ['privilege escalation is not available in the sandbox', ['sudo', 'su', 'doas', 'pkexec', 'runuser', 'run0']],
+  [
+    'disk and filesystem tools are off limits',
+    ['mke2fs', 'mkswap', 'fdisk', 'sfdisk', 'cfdisk', 'gdisk', 'sgdisk', 'parted', 'wipefs', 'blkdiscard'],
+  ],
+  [
+    'disk and filesystem tools are off limits',
+    ['swapon', 'swapoff', 'losetup', 'cryptsetup'],
+  ],
+  ['power control is off limits', ['shutdown', 'reboot', 'halt', 'poweroff', 'kexec']],
+  [
+    'system administration is off limits',
+    ['mount', 'umount', 'chroot', 'nsenter', 'unshare', 'pivot_root', 'insmod', 'rmmod', 'modprobe'],
+  ],
+  ['firewall rules are off limits', ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'nft', 'ebtables']],
+  ['user accounts are off limits', ['useradd', 'userdel', 'usermod', 'passwd', 'chpasswd', 'groupadd', 'groupdel', 'visudo']],
+  ['scheduled jobs would outlive the task', ['crontab', 'at']],
+  ['runlevel changes are off limits', ['telinit']],
+  ['it can hit processes outside the sandbox, the worker itself included; kill the PID you started', ['killall', 'pkill']],
+  ['it would let a process outlive its command', ['setsid', 'start-stop-daemon', 'daemonize']],
+];
+const REFUSED_PROGRAMS = new Map(REFUSED_GROUPS.flatMap(([reason, names]) => names.map((n) => [n, reason] as const)));
 
 const DOCKER_CLIS = new Set(['docker', 'podman', 'nerdctl', 'docker-compose']);
-const SYSTEMCTL_REFUSED = new Set(['poweroff', 'reboot', 'halt', 'kexec', 'suspend', 'hibernate', 'rescue', 'emergency', 'isolate', 'default']);
+const SYSTEMCTL_REFUSED = new Set([
+  'poweroff', 'reboot', 'halt', 'kexec', 'suspend', 'hibernate', 'rescue', 'emergency', 'isolate', 'default',
+]);
 
-/** python3.12 → python, mkfs.ext4 → mkfs. */
+/** python3.12 → python. */
 function baseInterpreter(name: string): string {
   return /^python[0-9.]*$/.test(name) ? 'python' : name;
 }
@@ -592,6 +603,8 @@ interface Invocation {
   args: Word[];
   /** The command gets more arguments from xargs' stdin, which the policy cannot see. */
   viaXargs: boolean;
+  /** Directory a wrapper moved it to (`env -C dir`). */
+  chdir?: Word;
 }
 
 interface WrapperSpec {
@@ -622,14 +635,17 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   strace: { valueOpts: ['-o', '-e', '-p', '-s', '-u', '-E', '-a', '-b', '-I', '-O', '-S', '-X', '-P'] },
   ltrace: { valueOpts: ['-o', '-e', '-p', '-s', '-u', '-a', '-n'] },
   xargs: {
-    valueOpts: ['-a', '--arg-file', '-d', '--delimiter', '-E', '-I', '-L', '-n', '--max-args', '-P', '--max-procs', '-s', '--max-chars', '--process-slot-var'],
+    valueOpts: [
+      '-a', '--arg-file', '-d', '--delimiter', '-E', '-I', '-L', '-n', '--max-args', '-P', '--max-procs', '-s', '--max-chars',
+      '--process-slot-var',
+    ],
     xargs: true,
   },
 };
 
 const RESERVED = new Set(['if', 'then', 'elif', 'else', 'fi', 'do', 'done', 'while', 'until', '!', '{', '}', 'esac']);
 /** Compound commands whose own words are data, not a command (their bodies are separate commands). */
-const DATA_KEYWORDS = new Set(['for', 'select', 'case', 'in']);
+const DATA_KEYWORDS = new Set(['for', 'select', 'case']);
 
 function isAssignment(w: Word): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*\+?=/.test(w.text);
@@ -651,6 +667,7 @@ const shellC = (script: string, viaXargs: boolean): Invocation => ({
 function unwrap(words: readonly Word[]): Invocation | null {
   let rest = words.slice();
   let viaXargs = false;
+  let chdir: Word | undefined;
   for (let layer = 0; layer < 32; layer++) {
     while (rest.length > 0 && (isAssignment(rest[0]!) || RESERVED.has(rest[0]!.text))) rest = rest.slice(1);
     if (rest[0]?.text === 'function') rest = rest.slice(2);
@@ -658,7 +675,7 @@ function unwrap(words: readonly Word[]): Invocation | null {
     if (!head || DATA_KEYWORDS.has(head.text)) return null;
     const name = programName(head);
     const spec = WRAPPERS[name];
-    if (!spec) return { name, program: head, args: rest.slice(1), viaXargs };
+    if (!spec) return { name, program: head, args: rest.slice(1), viaXargs, ...(chdir ? { chdir } : {}) };
     let i = 1;
     while (i < rest.length) {
       const t = rest[i]!.text;
@@ -679,6 +696,8 @@ function unwrap(words: readonly Word[]): Invocation | null {
         continue;
       }
       if (name === 'flock' && (t === '-c' || t === '--command')) return shellC(rest[i + 1]?.text ?? '', viaXargs);
+      if (name === 'env' && (t === '-C' || t === '--chdir')) chdir = rest[i + 1];
+      else if (name === 'env' && /^(-C|--chdir=)./.test(t)) chdir = { ...rest[i]!, text: t.replace(/^(-C|--chdir=)/, '') };
       i += takesValue(spec, t) ? 2 : 1;
     }
     if (name === 'env') while (i < rest.length && isAssignment(rest[i]!)) i++;
@@ -718,14 +737,18 @@ function targetProblem(w: Word, c: Ctx, state: State, recursive: boolean): strin
   if (w.glob && /(^|\/)\.[*?[]/.test(w.text)) return "the pattern can match '..'";
   const abs = absolute(w.text, state);
   if (abs === null) {
-    return recursive ? 'it is relative to a directory the policy cannot follow (after cd); use a path inside the workspace' : null;
+    if (!recursive) return null;
+    return 'it is relative to a directory the policy cannot follow (after cd); use a path inside the workspace';
   }
   if (!inside(abs, c.workspace)) return 'outside the workspace';
   if (recursive && abs === c.workspace && !w.glob) return 'that is the workspace itself';
   return null;
 }
 
-const PROTECTED = ['/etc', '/boot', '/proc', '/sys', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/root', '/run', '/var/run', '/var/spool/cron', '/dev'];
+const PROTECTED = [
+  '/etc', '/boot', '/proc', '/sys', '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/root', '/run', '/var/run',
+  '/var/spool/cron', '/dev',
+];
 const HARMLESS_DEVICES = new Set(['/dev/null', '/dev/zero', '/dev/stdout', '/dev/stderr', '/dev/stdin', '/dev/tty']);
 
 /** Why writing to a path is refused (system directories, devices, ssh keys), or null. */
@@ -882,7 +905,8 @@ const writeTargets =
 
 const copyLike: Rule = ({ name, args }, c, state) => {
   const explicit = optionValues(args, ['-t', '--target-directory']);
-  const pos = positionals(args, ['-t', '--target-directory', '-S', '--suffix', '-e', '--rsh', '-m', '--mode', '-o', '--owner', '-g', '--group']);
+  const valueOpts = ['-t', '--target-directory', '-S', '--suffix', '-e', '--rsh', '-m', '--mode', '-o', '--owner', '-g'];
+  const pos = positionals(args, valueOpts);
   const dests = explicit.length > 0 ? explicit : pos.slice(-1);
   // Moving a file away modifies its directory as much as writing into it.
   const checked = name === 'mv' ? [...dests, ...pos] : dests;
@@ -1013,20 +1037,22 @@ function checkSimple(cmd: SimpleCommand, c: Ctx, state: State): string | null {
   const inv = unwrap(cmd.words);
   if (!inv) return null;
   const { name } = inv;
+  const chdir = inv.chdir;
+  const here = chdir ? { cwd: chdir.dynamic || chdir.tilde ? null : absolute(chdir.text, state), depth: state.depth } : state;
   const refused = REFUSED_PROGRAMS.get(name);
   if (refused) return `refused: ${name} (${refused})`;
   if (/^mkfs(\..+)?$/.test(name)) return `refused: ${name} (disk and filesystem tools are off limits)`;
   // A program named by a variable (`$RM -rf /`) is judged as a removal when it recurses.
   const recursesUnknown = inv.program.dynamic && (hasFlag(inv.args, 'r', '--recursive') || hasFlag(inv.args, 'R'));
   const rule = RULES[name] ?? (recursesUnknown ? removal : undefined);
-  const r = rule ? rule(inv, c, state) : null;
+  const r = rule ? rule(inv, c, here) : null;
   if (r) return r;
 
   const runsCode = INTERPRETERS.has(baseInterpreter(name)) || name === 'source' || name === '.' || name === 'eval';
   if (runsCode && cmd.subs.some(containsDownloader)) {
     return `refused: running downloaded code (${name} with a curl/wget substitution); download to a file, read it, then run it`;
   }
-  const nested = { cwd: state.cwd, depth: state.depth + 1 };
+  const nested = { cwd: here.cwd, depth: state.depth + 1 };
   if (SHELLS.has(name)) {
     const script = shellCScript(inv.args);
     if (script !== null) {

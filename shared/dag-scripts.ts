@@ -74,10 +74,13 @@ const script = (name: string, body: string) => new LuaScript(name, PRELUDE + bod
 export const createBuildScript = script(
   'createBuild',
   `
-if redis.call('EXISTS', buildKey) == 1 then return {'exists'} end
+-- A submitted build (state planning) receives its plan here; any other existing build is refused.
+local current = redis.call('HGET', buildKey, 'state')
+if current and current ~= 'planning' then return {'exists'} end
 local tasks = cjson.decode(ARGV[8])
 local n = #tasks
-redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running', 'createdAt', now,
+redis.call('HSETNX', buildKey, 'createdAt', now)
+redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running', 'startedAt', now,
   'total', n, 'open', n, 'succeeded', 0, 'failed', 0, 'skipped', 0, 'cancelled', 0,
   'maxTasks', ARGV[6], 'summary', ARGV[7], 'graphVersion', 0)
 emit('type', 'build.created', 'data', tostring(n))
@@ -162,7 +165,7 @@ redis.call('HSET', key, 'finishedAt', now, 'error', err)
 redis.call('HINCRBY', buildKey, 'failed', 1)
 redis.call('HINCRBY', buildKey, 'open', -1)
 if not redis.call('HGET', buildKey, 'failedTask') then
-  redis.call('HSET', buildKey, 'failedTask', id, 'reason', 'task ' .. id .. ' failed: ' .. err)
+  redis.call('HSET', buildKey, 'failedTask', id, 'reason', 'task ' .. id .. ' failed: ' .. err, 'failureCode', 'TASK_FAILED')
 end
 emit('type', 'task.failed', 'task', id, 'role', redis.call('HGET', key, 'role'), 'reason', err)
 local queue = split(redis.call('HGET', key, 'dependents'))
@@ -183,14 +186,17 @@ return {1, finishIfDone()}
 );
 
 /**
- * ARGV[4] reason. Cancels every open task of a running build. Returns {'err', message} or
- * {'ok', id, role, gen, previousState, ...} for the tasks that had a job.
+ * ARGV[4] reason, [5] final state ('cancelled' by a user, 'failed' when the orchestrator
+ * stops a build, e.g. its token budget is spent), [6] failure code or ''. Cancels every open task of a planning or
+ * running build. Returns {'err', message} or {'ok', id, role, gen, previousState, ...} for
+ * the tasks that had a job.
  */
 export const cancelBuildScript = script(
   'cancelBuild',
   `
 local bstate = redis.call('HGET', buildKey, 'state')
-if bstate ~= 'running' then return {'err', 'build is ' .. tostring(bstate)} end
+if bstate ~= 'running' and bstate ~= 'planning' then return {'err', 'build is ' .. tostring(bstate)} end
+local final = ARGV[5]
 local all = redis.call('HGETALL', statesKey)
 local out = {'ok'}
 for i = 1, #all, 2 do
@@ -208,8 +214,13 @@ for i = 1, #all, 2 do
     end
   end
 end
-redis.call('HSET', buildKey, 'state', 'cancelled', 'open', 0, 'finishedAt', now, 'reason', ARGV[4])
-emit('type', 'build.cancelled', 'state', 'cancelled', 'reason', ARGV[4])
+redis.call('HSET', buildKey, 'state', final, 'open', 0, 'finishedAt', now, 'reason', ARGV[4])
+if ARGV[6] ~= '' then redis.call('HSET', buildKey, 'failureCode', ARGV[6]) end
+if final == 'cancelled' then
+  emit('type', 'build.cancelled', 'state', final, 'reason', ARGV[4])
+else
+  emit('type', 'build.finished', 'state', final, 'reason', ARGV[4])
+end
 return out
 `,
 );
@@ -278,13 +289,13 @@ while changed do
   end
 end
 if redis.call('HGET', buildKey, 'failedTask') == id then
-  redis.call('HDEL', buildKey, 'failedTask', 'reason')
+  redis.call('HDEL', buildKey, 'failedTask', 'reason', 'failureCode')
   local all = redis.call('HGETALL', statesKey)
   for j = 1, #all, 2 do
     if all[j + 1] == 'failed' then
       local other = all[j]
       local e = redis.call('HGET', prefix .. other, 'error') or ''
-      redis.call('HSET', buildKey, 'failedTask', other, 'reason', 'task ' .. other .. ' failed: ' .. e)
+      redis.call('HSET', buildKey, 'failedTask', other, 'reason', 'task ' .. other .. ' failed: ' .. e, 'failureCode', 'TASK_FAILED')
       break
     end
   end

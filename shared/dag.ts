@@ -137,10 +137,51 @@ export class DagStore {
     return { applied: Number(res[0]) === 1, ready: [], ...(finished ? { finished: finished as BuildState } : {}) };
   }
 
-  /** Cancels every open task; returns the tasks that had a job (queued or running). */
-  async cancelBuild(buildId: string, reason: string): Promise<Array<ReadyTask & { previous: TaskState }>> {
-    const res = (await this.run(cancelBuildScript, buildId, [reason])) as unknown[];
-    if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot cancel ${buildId}: ${String(res[1])}`);
+  /**
+   * A submitted build waiting for its plan. The indexes come first for the same reason as
+   * in createBuild; the goal job is the caller's (it owns the queue).
+   */
+  async submitBuild(input: { buildId: string; goal: string; maxTasks: number; budgetTokens: number; model?: string }): Promise<void> {
+    const { buildId } = input;
+    const now = Date.now();
+    await this.redis.multi().zadd(this.keys.builds, now, buildId).sadd(this.keys.activeBuilds, buildId).exec();
+    const fields: Record<string, string | number> = {
+      id: buildId,
+      goal: input.goal,
+      state: 'planning',
+      createdAt: now,
+      total: 0,
+      open: 0,
+      maxTasks: input.maxTasks,
+      budgetTokens: input.budgetTokens,
+      ...(input.model ? { model: input.model } : {}),
+    };
+    await this.redis
+      .multi()
+      .hset(this.keys.build(buildId), fields)
+      .xadd(this.keys.events(buildId), 'MAXLEN', '~', this.eventsMaxLen, '*', 'at', now, 'type', 'build.submitted', 'data', input.goal.slice(0, 500))
+      .exec();
+  }
+
+  /** Appends an event that is not a state change (planner progress, follow-ups, reports). */
+  async note(buildId: string, type: 'build.planning' | 'build.planned' | 'build.report', fields: { reason?: string; data?: string } = {}): Promise<void> {
+    const extra = Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [k, v]));
+    await this.redis.xadd(this.keys.events(buildId), 'MAXLEN', '~', this.eventsMaxLen, '*', 'at', Date.now(), 'type', type, ...extra);
+  }
+
+  /**
+   * Ends a planning or running build: open tasks are cancelled, the build takes `final`
+   * ('cancelled' for a user's cancel, 'failed' when codegod stops it). Returns the tasks that
+   * had a job (queued or running).
+   */
+  async cancelBuild(
+    buildId: string,
+    reason: string,
+    final: 'cancelled' | 'failed' = 'cancelled',
+    failureCode = '',
+  ): Promise<Array<ReadyTask & { previous: TaskState }>> {
+    const res = (await this.run(cancelBuildScript, buildId, [reason, final, failureCode])) as unknown[];
+    if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot ${final === 'cancelled' ? 'cancel' : 'stop'} ${buildId}: ${String(res[1])}`);
     const out: Array<ReadyTask & { previous: TaskState }> = [];
     for (let i = 1; i + 3 < res.length; i += 4) {
       out.push({

@@ -8,6 +8,10 @@ import type { Keys } from './keys.js';
  * replay from any id, which is how the CLI and the dashboard survive a reconnect.
  */
 export const BUILD_EVENT_TYPES = [
+  'build.submitted',
+  'build.planning',
+  'build.planned',
+  'build.report',
   'build.created',
   'build.finished',
   'build.cancelled',

@@ -22,6 +22,19 @@ export const TaskJobDataSchema = z.object({
 });
 export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
 
+/** The goals queue's job: a submitted build waiting for its plan (job id = build id). */
+export const GoalJobDataSchema = z.object({ buildId: z.string().min(1) });
+export type GoalJobData = z.infer<typeof GoalJobDataSchema>;
+
+export function goalJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },
+    removeOnComplete: { count: config.CODEGOD_KEEP_COMPLETED_JOBS },
+    removeOnFail: { count: config.CODEGOD_KEEP_FAILED_JOBS },
+  };
+}
+
 /** A task released into its queue: what is needed to build its job. */
 export interface ReadyTask {
   taskId: string;
@@ -86,9 +99,14 @@ export class TaskQueues {
     );
   }
 
+  /** Queues the planning of a submitted build. Idempotent (job id = build id). */
+  async enqueueGoal(buildId: string, config: Config): Promise<void> {
+    await this.get(GOALS_QUEUE).add('goal', { buildId } satisfies GoalJobData, { ...goalJobOptions(config), jobId: buildId });
+  }
+
   /** The Redis key of a job's hash (to test for its existence cheaply). */
-  jobKey(role: Role, jobId: string): string {
-    return `${this.keys.queuePrefix}:${role}:${jobId}`;
+  jobKey(queue: QueueName, jobId: string): string {
+    return `${this.keys.queuePrefix}:${queue}:${jobId}`;
   }
 
   async close(): Promise<void> {

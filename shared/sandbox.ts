@@ -25,7 +25,9 @@ export const DEFAULT_READ_BYTES = 256 * 1024;
 /** Where commands get their HOME and TMPDIR, inside the workspace. */
 export const SANDBOX_DIR = '.codegod';
 /** Directories listFiles shows but does not descend into unless asked. */
-export const COLLAPSED_DIRS = new Set(['node_modules', '.git', 'venv', '.venv', '__pycache__', '.mypy_cache', '.pytest_cache', SANDBOX_DIR]);
+export const COLLAPSED_DIRS = new Set([
+  'node_modules', '.git', 'venv', '.venv', '__pycache__', '.mypy_cache', '.pytest_cache', SANDBOX_DIR,
+]);
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
@@ -60,7 +62,7 @@ export function isSecretEnvName(name: string): boolean {
  * was started with (the kernel's copy, which unsetenv does not touch), and any process of the
  * same user — an agent's command included — can read it. That is why deployments pass secrets
  * as REDIS_PASSWORD_FILE / LLM_API_KEY_FILE, which config.ts reads at start-up, and why the
- * command policy refuses to read /proc/*\/environ.
+ * command policy refuses commands that read a process's environ file.
  */
 export function scrubProcessEnv(names: readonly string[] = SECRET_ENV_NAMES): string[] {
   const removed: string[] = [];
@@ -75,14 +77,14 @@ export function scrubProcessEnv(names: readonly string[] = SECRET_ENV_NAMES): st
 
 /** The environment a command runs with: an allowlist, plus the caller's variables minus secrets. */
 function commandEnv(
-  workspace: string,
+  dirs: { home: string; tmp: string },
   extra: Readonly<Record<string, string>>,
   dockerHost: string | undefined,
 ): { env: Record<string, string>; dropped: string[] } {
   const env: Record<string, string> = {
     PATH: process.env.PATH || DEFAULT_PATH,
-    HOME: join(workspace, SANDBOX_DIR, 'home'),
-    TMPDIR: join(workspace, SANDBOX_DIR, 'tmp'),
+    HOME: dirs.home,
+    TMPDIR: dirs.tmp,
     LANG: process.env.LANG || 'C.UTF-8',
     TERM: 'dumb',
     NO_COLOR: '1',
@@ -159,7 +161,7 @@ let exitHookInstalled = false;
 /** Sends a signal to a whole process group; false when the group no longer exists. */
 function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {
-    process.kill(pgid, signal);
+    process.kill(-pgid, signal);
     return true;
   } catch {
     return false;
@@ -419,7 +421,7 @@ export class Sandbox {
       const s = await lstat(abs);
       return { path: this.relative(abs), type: fileType(s), size: s.size, mtimeMs: s.mtimeMs };
     } catch (err) {
-      throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: ${errnoCode(err) === 'ENOENT' ? 'no such file or directory' : `cannot stat (${errnoCode(err)})`}`);
+      throw this.fileError(rel, err);
     }
   }
 
@@ -466,7 +468,8 @@ export class Sandbox {
 
   private async writeConfined(rel: string, data: Buffer): Promise<string> {
     if (data.length > MAX_WRITE_BYTES) {
-      throw new CodegodError('SANDBOX_POLICY', `${shown(rel)}: ${data.length} bytes is more than one write may hold (${MAX_WRITE_BYTES})`);
+      const reason = `${data.length} bytes is more than one write may hold (${MAX_WRITE_BYTES})`;
+      throw new CodegodError('SANDBOX_POLICY', `${shown(rel)}: ${reason}`);
     }
     const abs = await this.resolvePath(rel);
     if (abs === this.workspace) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: is the workspace itself`);
@@ -548,12 +551,17 @@ export class Sandbox {
    * background outlives it.
    */
   async run(options: RunOptions): Promise<RunResult> {
-    const opts = RunOptionsSchema.parse(options);
+    const parsed = RunOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`);
+      throw new CodegodError('ACTION_INVALID', `invalid command: ${problems.join('; ')}`);
+    }
+    const opts = parsed.data;
     const base = {
       command: clipText(opts.command),
       args: opts.args.map(clipText),
       shell: opts.shell,
-      cwd: opts.cwd ?? '.',
+      cwd: clipText(opts.cwd ?? '.'),
     };
     let cwd: string;
     let env: Record<string, string>;
@@ -562,7 +570,11 @@ export class Sandbox {
       cwd = await this.resolvePath(opts.cwd ?? '.');
       const s = await lstat(cwd).catch(() => null);
       if (!s?.isDirectory()) throw new CodegodError('SANDBOX_PATH', `${shown(opts.cwd ?? '.')}: not a directory`);
-      ({ env, dropped } = commandEnv(this.workspace, opts.env, this.limits.dockerHost));
+      // Through resolvePath: an agent may have replaced the directory with a symlink.
+      const dirs = { home: await this.resolvePath(`${SANDBOX_DIR}/home`), tmp: await this.resolvePath(`${SANDBOX_DIR}/tmp`) };
+      await mkdir(dirs.home, { recursive: true });
+      await mkdir(dirs.tmp, { recursive: true });
+      ({ env, dropped } = commandEnv(dirs, opts.env, this.limits.dockerHost));
       const decision = checkCommand(opts.command, opts.args, {
         shell: opts.shell,
         workspace: this.workspace,
@@ -581,8 +593,6 @@ export class Sandbox {
     }
     if (dropped.length > 0) this.logger?.warn({ command: base.command, dropped }, 'secret variables withheld from command');
 
-    await mkdir(env.HOME!, { recursive: true });
-    await mkdir(env.TMPDIR!, { recursive: true });
     const { result, stdoutBytes, stderrBytes } = await this.spawn(opts, cwd, env, dropped);
     await this.audit({
       type: 'command',
@@ -609,7 +619,15 @@ export class Sandbox {
     const started = performance.now();
     if (opts.signal?.aborted) {
       const result: RunResult = {
-        exitCode: null, signal: null, stdout: '', stderr: '', timedOut: false, cancelled: true, durationMs: 0, truncated: false, droppedEnv,
+        exitCode: null,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        timedOut: false,
+        cancelled: true,
+        durationMs: 0,
+        truncated: false,
+        droppedEnv,
       };
       return { result, stdoutBytes: 0, stderrBytes: 0 };
     }
@@ -675,9 +693,13 @@ export class Sandbox {
     let stderrText = stderr.text();
     if (pid === undefined) {
       // The program could not be started at all; answer the way a shell would.
-      const notFound = errnoCode(result) === 'ENOENT';
-      exitCode = notFound ? 127 : 126;
-      stderrText += `${opts.command}: ${notFound ? 'command not found' : result.shortMessage}\n`;
+      const code = errnoCode(result);
+      exitCode = code === 'ENOENT' ? 127 : 126;
+      const why =
+        code === 'ENOENT' ? 'command not found'
+        : code === 'EACCES' ? 'permission denied'
+        : (result.shortMessage ?? 'cannot start').split('\n')[0];
+      stderrText += `${opts.command}: ${why}\n`;
     }
     return {
       result: {

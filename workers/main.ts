@@ -5,12 +5,14 @@ import { onShutdown, runMain } from '../shared/process.js';
 import { RoleSchema, ROLES, type Role } from '../shared/roles.js';
 import { scrubProcessEnv } from '../shared/sandbox.js';
 import type { TaskExecutor } from './executor.js';
-import { AgentExecutor } from './executors/agent.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 import { RoleWorker } from './worker.js';
 
-export function createExecutor(config: Config, logger: Logger): TaskExecutor {
-  return config.CODEGOD_EXECUTOR === 'scripted' ? new ScriptedExecutor() : new AgentExecutor(config, logger);
+/** The agent stack (LLM client, sandbox, roles) is loaded only by workers that use it. */
+export async function createExecutor(config: Config, logger: Logger): Promise<TaskExecutor> {
+  if (config.CODEGOD_EXECUTOR === 'scripted') return new ScriptedExecutor();
+  const { AgentExecutor } = await import('./executors/agent.js');
+  return new AgentExecutor(config, logger);
 }
 
 /** Starts the worker of one role and stops it gracefully on SIGTERM/SIGINT. */
@@ -19,7 +21,7 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   if (!parsed.success) throw new ConfigError([`AGENT_ROLE: must be one of ${ROLES.join(', ')} (got '${roleArg ?? config.AGENT_ROLE ?? ''}')`]);
   const role: Role = parsed.data;
   const logger = createLogger(config.LOG_LEVEL, { service: 'worker' });
-  const worker = new RoleWorker({ config, role, executor: createExecutor(config, logger), logger });
+  const worker = new RoleWorker({ config, role, executor: await createExecutor(config, logger), logger });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'shutting down');
     await worker.close();
