@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import { DagStore, newBuildId, type Completion, type GrowRequest } from '../shared/dag.js';
-import { CodegodError } from '../shared/errors.js';
+import { CodegodError, errorMessage } from '../shared/errors.js';
+import { createReport } from './report.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Plan } from '../shared/plan.js';
@@ -68,13 +69,13 @@ export class Scheduler {
     const completion = await this.dag.completeTask(buildId, taskId, gen, result);
     beforeRelease?.();
     await this.queues.enqueue(buildId, completion.ready);
-    if (completion.finished) await this.dag.markInactive(buildId);
+    if (completion.finished) await this.retire(buildId);
     return completion;
   }
 
   async taskFailed(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
     const completion = await this.dag.failTask(buildId, taskId, gen, error);
-    if (completion.finished) await this.dag.markInactive(buildId);
+    if (completion.finished) await this.retire(buildId);
     if (completion.applied) this.logger.warn({ buildId, taskId, error }, 'task failed');
     return completion;
   }
@@ -87,7 +88,7 @@ export class Scheduler {
    */
   async cancel(buildId: string, reason = 'cancelled by user', final: 'cancelled' | 'failed' = 'cancelled', failureCode = ''): Promise<void> {
     const withJobs = await this.dag.cancelBuild(buildId, reason, final, failureCode);
-    await this.dag.markInactive(buildId);
+    await this.retire(buildId);
     await this.queues.get(GOALS_QUEUE).remove(buildId).catch(() => 0);
     await Promise.all(
       withJobs
@@ -121,6 +122,22 @@ export class Scheduler {
     await this.queues.enqueue(buildId, ready);
     this.logger.info({ buildId, added: request.tasks.map((t) => t.spec.id) }, 'build grown');
     return ready;
+  }
+
+  /**
+   * An ended build leaves the active index and gets its report (stored on the build and
+   * appended to its stream, where the CLI waits for it). A report that cannot be made is
+   * logged; the build's outcome stands either way.
+   */
+  private async retire(buildId: string): Promise<void> {
+    await this.dag.markInactive(buildId);
+    try {
+      const report = JSON.stringify(await createReport(this.redis, this.keys, this.dag, buildId));
+      await this.redis.hset(this.keys.build(buildId), 'report', report);
+      await this.dag.note(buildId, 'build.report', { data: report });
+    } catch (err) {
+      this.logger.warn({ buildId, err: errorMessage(err) }, 'could not write the build report');
+    }
   }
 
   async close(): Promise<void> {

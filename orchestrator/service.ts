@@ -1,40 +1,161 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { AgentStatus } from '../shared/agents.js';
 import type { Config } from '../shared/config.js';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, NotFoundError } from '../shared/errors.js';
 import { createKeys } from '../shared/keys.js';
+import { LlmClient } from '../shared/llm.js';
+import { RedisUsageRecorder } from '../shared/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
+import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/queues.js';
 import { createRedis } from '../shared/redis.js';
+import { Planner, planningFailureCode } from './planner.js';
 import { Reconciler } from './reconciler.js';
 import { Scheduler } from './scheduler.js';
 
 /**
- * The master orchestrator process. It holds no state of its own: builds live in Redis, so
- * any number of orchestrators may run and any of them may die; the reconciler (at start-up
- * and periodically) repairs what a crash left half-done.
+ * The master orchestrator process: it consumes the goals queue (goal → plan → running DAG),
+ * and runs the reconciler. It holds no state of its own: builds live in Redis, so any number
+ * of orchestrators may run and any of them may die; a goal job whose orchestrator died is
+ * planned again by another, and the reconciler repairs what a crash left half-done.
  */
 export class OrchestratorService {
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly agentId: string;
   private readonly redis: Redis;
+  private readonly queueConnection: Redis;
+  private readonly planner: Planner;
+  private goals: Worker | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly planning = new Map<string, number>();
+  private readonly startedAt = Date.now();
+  private planned = 0;
+  private failed = 0;
 
   constructor(
     readonly config: Config,
     private readonly logger: Logger,
   ) {
+    this.agentId = `master-${hostname()}-${process.pid}`;
     this.redis = createRedis(config, 'service');
-    this.redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
-    this.scheduler = new Scheduler(this.redis, createKeys(config.CODEGOD_PREFIX), config, logger);
+    this.queueConnection = createRedis(config, 'service');
+    for (const conn of [this.redis, this.queueConnection]) {
+      conn.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
+    }
+    const keys = createKeys(config.CODEGOD_PREFIX);
+    this.scheduler = new Scheduler(this.redis, keys, config, logger);
     this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
+    const llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
+    this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
   }
 
   async start(): Promise<void> {
+    this.goals = new Worker(GOALS_QUEUE, (job, _token, signal) => this.plan(job, signal), {
+      connection: this.queueConnection,
+      prefix: this.scheduler.keys.queuePrefix,
+      concurrency: 4,
+      lockDuration: this.config.CODEGOD_LOCK_DURATION_MS,
+      stalledInterval: this.config.CODEGOD_STALLED_INTERVAL_MS,
+      maxStalledCount: this.config.CODEGOD_MAX_STALLED_COUNT,
+    });
+    this.goals.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'goals worker error'));
     this.reconciler.start(this.config.CODEGOD_RECONCILE_INTERVAL_MS);
-    this.logger.info({ reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.CODEGOD_HEARTBEAT_MS);
+    this.logger.info({ agentId: this.agentId, reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
+  }
+
+  /**
+   * Plans one submitted goal. An unreachable LLM is retried by the queue (with backoff);
+   * an invalid plan after the re-asks, an unknown model or a spent budget fail the build with
+   * a failure code the CLI turns into its exit code.
+   */
+  private async plan(job: Job, signal: AbortSignal | undefined): Promise<void> {
+    const data = GoalJobDataSchema.safeParse(job.data);
+    if (!data.success) throw new UnrecoverableError('malformed goal job data');
+    const { buildId } = data.data;
+    const log = this.logger.child({ buildId });
+    const { dag } = this.scheduler;
+    let build;
+    try {
+      build = await dag.getBuild(buildId);
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+    if (build.state !== 'planning') return;
+    this.planning.set(buildId, Date.now());
+    try {
+      await dag.note(buildId, 'build.planning', { data: `attempt ${job.attemptsMade + 1}` });
+      const outcome = await this.planner.plan({
+        buildId,
+        goal: build.goal,
+        maxTasks: build.maxTasks,
+        model: build.model,
+        ...(signal ? { signal } : {}),
+        onReject: async (problems, attempt) => {
+          log.warn({ attempt, problems }, 'plan rejected; asking again');
+          await this.redis.hincrby(this.scheduler.keys.build(buildId), 'planAttempts', 1);
+          await dag.note(buildId, 'build.planning', { data: `plan ${attempt} rejected`, reason: problems.join('; ').slice(0, 2_000) });
+        },
+      });
+      await dag.note(buildId, 'build.planned', { data: JSON.stringify(outcome.plan) });
+      await this.scheduler.createBuild({ buildId, goal: build.goal, plan: outcome.plan, maxTasks: build.maxTasks });
+      this.planned++;
+      log.info({ tasks: outcome.plan.tasks.length, attempts: outcome.attempts }, 'goal planned');
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const code = planningFailureCode(err);
+      const attemptsLeft = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+      if (code === 'LLM_UNREACHABLE' && attemptsLeft) {
+        log.warn({ err: errorMessage(err) }, 'planning failed; the goal will be retried');
+        throw err;
+      }
+      this.failed++;
+      log.warn({ err: errorMessage(err), code }, 'planning failed; the build fails');
+      await this.scheduler.cancel(buildId, errorMessage(err), 'failed', code).catch(() => undefined);
+      throw new UnrecoverableError(errorMessage(err));
+    } finally {
+      this.planning.delete(buildId);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const status: AgentStatus = {
+      agentId: this.agentId,
+      role: 'master',
+      state: this.planning.size > 0 ? 'busy' : 'idle',
+      currentTasks: [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since })),
+      heartbeat: Date.now(),
+      startedAt: this.startedAt,
+      tasksCompleted: this.planned,
+      tasksFailed: this.failed,
+      concurrency: 4,
+      pid: process.pid,
+      host: hostname(),
+    };
+    try {
+      await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(status));
+      if (this.config.CODEGOD_HEALTH_FILE) {
+        await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
+        await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
+      }
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'heartbeat failed');
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.goals?.close();
     await this.reconciler.stop();
+    await this.redis.hdel(this.scheduler.keys.agentsStatus, this.agentId).catch(() => 0);
     await this.scheduler.close();
+    this.queueConnection.disconnect();
     await this.redis.quit().catch(() => undefined);
     this.logger.info('orchestrator stopped');
   }

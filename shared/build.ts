@@ -88,6 +88,9 @@ export const TaskRecordSchema = z.object({
   worker: z.string().optional(),
   error: z.string().optional(),
   result: z.string().optional(),
+  replans: count.default(0),
+  /** The failure that made the orchestrator re-plan this task. */
+  lastError: z.string().optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 

@@ -52,6 +52,15 @@ export const ConfigSchema = z.object({
   CODEGOD_HEARTBEAT_MS: int(5_000, 100),
   CODEGOD_MAX_TASKS_PER_BUILD: int(200, 1, 100_000),
   CODEGOD_MAX_GOAL_CHARS: int(4_000, 10, 100_000),
+  /** Plans the LLM may give for one goal (the first and re-asks after validation errors). */
+  CODEGOD_PLAN_ATTEMPTS: int(3, 1, 10),
+  /** How deep follow-ups may nest (a follow-up of a follow-up is depth 2). */
+  CODEGOD_MAX_FOLLOWUP_DEPTH: int(2, 0, 10),
+  /** Times the orchestrator re-plans a task that failed for good before the build fails. */
+  CODEGOD_REPLANS_PER_TASK: int(1, 0, 5),
+  /** Dashboard and API (bound to 127.0.0.1 unless told otherwise). */
+  CODEGOD_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEGOD_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   /** Approximate cap on entries kept in each build's event stream. */
   CODEGOD_EVENTS_MAXLEN: int(100_000, 100),
   /** Completed BullMQ jobs kept per queue (task state lives in codegod's own keys). */

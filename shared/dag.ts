@@ -16,6 +16,7 @@ import {
   createBuildScript,
   failTaskScript,
   growBuildScript,
+  replanTaskScript,
   retryTaskScript,
   startTaskScript,
 } from './dag-scripts.js';
@@ -202,6 +203,12 @@ export class DagStore {
       throw new CodegodError('BUILD_STATE', `cannot retry ${taskId} in ${buildId}: ${message}`);
     }
     return DagStore.readyList(res, 1)[0]!;
+  }
+
+  /** Starts a failing task over under a revised spec; undefined when it may not be re-planned. */
+  async replanTask(buildId: string, taskId: string, gen: number, spec: TaskSpec, why: string, maxReplans: number): Promise<ReadyTask | undefined> {
+    const res = (await this.run(replanTaskScript, buildId, [taskId, gen, JSON.stringify(spec), why.slice(0, 2_000), maxReplans])) as unknown[];
+    return res[0] === 'ok' ? DagStore.readyList(res, 1)[0] : undefined;
   }
 
   /**

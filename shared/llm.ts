@@ -63,6 +63,8 @@ export interface StructuredRequest<S extends z.ZodType> {
   maxTokens: number;
   signal?: AbortSignal | undefined;
   taskContext?: TaskContext | undefined;
+  /** A model for this call only (a build's `--model`), over LLM_MODEL and per-role models. */
+  model?: string | undefined;
 }
 
 export interface LlmUsage {
@@ -344,7 +346,7 @@ export class LlmClient {
     const { signal, schema } = request;
     const started = performance.now();
     if (signal?.aborted) throw this.translate(new APIUserAbortError(), signal);
-    const model = await this.modelFor(input.role, signal);
+    const model = request.model ?? (await this.modelFor(input.role, signal));
     const jsonSchema = responseJsonSchema(schema);
     const messages: ChatMessage[] = [...input.messages];
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };

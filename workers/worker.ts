@@ -23,12 +23,21 @@ interface ActiveTask {
   cancel: AbortController;
 }
 
+/** Decisions taken at the instant a task ends, before its outcome releases or skips anything. */
+export interface CompletionHooks {
+  /** Runs before a success is recorded (e.g. growing the DAG with follow-ups the result asks for). */
+  beforeSuccess?(t: { buildId: string; taskId: string; gen: number; result: unknown }): Promise<void>;
+  /** Runs instead of recording a final failure; true when the task was started over. */
+  insteadOfFailure?(t: { buildId: string; taskId: string; gen: number; reason: string; agentId: string }): Promise<boolean>;
+}
+
 export interface RoleWorkerOptions {
   config: Config;
   role: Role;
   executor: TaskExecutor;
   logger: Logger;
   agentId?: string;
+  hooks?: (scheduler: Scheduler, redis: Redis) => CompletionHooks;
 }
 
 export type TaskOutcome = { status: 'succeeded' } | { status: 'skipped'; reason: string };
@@ -52,6 +61,7 @@ export class RoleWorker {
   private readonly active = new Map<string, ActiveTask>();
   private readonly pendingMetrics = new Map<string, number>();
   private readonly crash: (point: string) => void;
+  private readonly hooks: CompletionHooks;
   private worker: Worker | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -73,6 +83,7 @@ export class RoleWorker {
     }
     this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
     this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+    this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
   }
 
   async start(): Promise<void> {
@@ -149,6 +160,7 @@ export class RoleWorker {
         return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled);
       }
       this.crash('before-complete');
+      await this.hooks.beforeSuccess?.({ buildId, taskId, gen, result });
       await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
       this.completed++;
       this.metric('succeeded');
@@ -187,6 +199,9 @@ export class RoleWorker {
     const final = !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const log = this.logger.child({ buildId: t.buildId, taskId: t.taskId });
     if (final) {
+      if (!cancelled && (await this.hooks.insteadOfFailure?.({ ...t, reason, agentId: this.agentId }))) {
+        throw new UnrecoverableError(`re-planned after: ${reason}`);
+      }
       if (!cancelled) {
         await this.scheduler.taskFailed(t.buildId, t.taskId, t.gen, reason);
         this.failed++;

@@ -23,6 +23,8 @@ export interface LoopDeps {
   maxIterations: number;
   /** Test-only fault injection (see shared/process.ts crashPoints). */
   crash: (point: string) => void;
+  /** Throws (LLM_BUDGET) when the build's token budget is spent; called before every LLM call. */
+  beforeLlm: () => Promise<void>;
   actionContext: Omit<ActionContext, 'sandbox' | 'signal' | 'knowledge' | 'logger'>;
 }
 
@@ -31,7 +33,9 @@ export interface LoopTask {
   taskId: string;
   gen: number;
   spec: TaskSpec;
-  goal?: string;
+  goal?: string | undefined;
+  /** The build's model override, if any. */
+  model?: string | undefined;
   agentId: string;
   signal: AbortSignal;
 }
@@ -115,7 +119,9 @@ export class AgentLoop {
     }
     if (!it.reason) {
       const t0 = Date.now();
+      await deps.beforeLlm();
       const res = await deps.llm.structured({
+        model: task.model,
         role: deps.role.role,
         phase: 'reason',
         schema: ReasonSchema,
@@ -130,7 +136,9 @@ export class AgentLoop {
     }
     if (!it.plan) {
       const t0 = Date.now();
+      await deps.beforeLlm();
       const res = await deps.llm.structured({
+        model: task.model,
         role: deps.role.role,
         phase: 'plan',
         schema: planSchemaFor(deps.role.actions),
@@ -206,7 +214,9 @@ export class AgentLoop {
         usage: { promptTokens: 0, completionTokens: 0, calls: 0 },
       };
     } else {
+      await deps.beforeLlm();
       const res = await deps.llm.structured({
+        model: task.model,
         role: deps.role.role,
         phase: 'validate',
         schema: ValidatePlanSchema,
@@ -294,7 +304,7 @@ export class AgentLoop {
   /** An error that is not the task's fault (LLM down, Redis hiccup): the attempt is retried. */
   private transient(err: unknown): Error {
     if (err instanceof TaskFailedError) return err;
-    const retryable = !(err instanceof CodegodError && (err.code === 'LLM_MODEL_UNKNOWN' || err.code === 'CONFIG_INVALID'));
+    const retryable = !(err instanceof CodegodError && ['LLM_MODEL_UNKNOWN', 'CONFIG_INVALID', 'LLM_BUDGET'].includes(err.code));
     return new TaskFailedError(errorMessage(err), retryable);
   }
 

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { RedisAuditSink } from '../../shared/audit.js';
 import type { Config } from '../../shared/config.js';
-import { errorMessage } from '../../shared/errors.js';
+import { CodegodError, errorMessage } from '../../shared/errors.js';
+import { Scheduler } from '../../orchestrator/scheduler.js';
 import { createKeys, type Keys } from '../../shared/keys.js';
 import { LlmClient } from '../../shared/llm.js';
 import { RedisUsageRecorder } from '../../shared/llm-usage.js';
@@ -30,6 +31,7 @@ export class AgentExecutor implements TaskExecutor {
   private readonly team: TeamKnowledge;
   private readonly states: LoopStateStore;
   private readonly crash: (point: string) => void;
+  private readonly scheduler: Scheduler;
 
   constructor(
     private readonly config: Config,
@@ -43,6 +45,7 @@ export class AgentExecutor implements TaskExecutor {
     this.team = new TeamKnowledge(this.redis, this.keys);
     this.states = new LoopStateStore(this.redis, this.keys, logger);
     this.crash = crashPoints(config.CODEGOD_CRASH_AT);
+    this.scheduler = new Scheduler(this.redis, this.keys, config, logger);
   }
 
   /** The LLM client, for benchmarks that watch requests in flight. */
@@ -58,7 +61,7 @@ export class AgentExecutor implements TaskExecutor {
       get: () => this.team.get(buildId),
       set: (key, value) => this.team.set(buildId, buildId, key, value),
     };
-    const goal = (await this.redis.hget(this.keys.build(buildId), 'goal')) ?? undefined;
+    const [goal, model] = await this.redis.hmget(this.keys.build(buildId), 'goal', 'model');
     const loop = new AgentLoop({
       role: roleDefinition(ctx.role),
       llm: this.llm,
@@ -69,12 +72,28 @@ export class AgentExecutor implements TaskExecutor {
       logger: ctx.logger,
       maxIterations: this.config.CODEGOD_MAX_ITERATIONS,
       crash: this.crash,
+      beforeLlm: () => this.checkBudget(buildId),
       actionContext: { config: this.config, buildId, taskId, role: ctx.role },
     });
-    return loop.run({ buildId, taskId, gen: ctx.gen, spec: ctx.spec, goal, agentId: ctx.agentId, signal: ctx.signal });
+    return loop.run({ buildId, taskId, gen: ctx.gen, spec: ctx.spec, goal: goal ?? undefined, model: model ?? undefined, agentId: ctx.agentId, signal: ctx.signal });
+  }
+
+  /**
+   * A build with a token budget stops cleanly once its LLM calls have used it: open tasks
+   * are cancelled and the build ends failed with LLM_BUDGET (the CLI's exit code 7).
+   */
+  private async checkBudget(buildId: string): Promise<void> {
+    const [budget, prompt, completion] = (await this.redis.hmget(this.keys.build(buildId), 'budgetTokens', 'promptTokens', 'completionTokens')).map(Number);
+    if (!budget) return;
+    const used = (prompt ?? 0) + (completion ?? 0);
+    if (used < budget) return;
+    const reason = `token budget spent: used ${used} of ${budget} tokens`;
+    await this.scheduler.cancel(buildId, reason, 'failed', 'LLM_BUDGET').catch(() => undefined);
+    throw new CodegodError('LLM_BUDGET', reason);
   }
 
   async close(): Promise<void> {
+    await this.scheduler.close();
     await this.redis.quit().catch(() => undefined);
   }
 }

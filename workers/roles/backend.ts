@@ -31,6 +31,13 @@ export const PYTHON_ENTRY_POINTS = ['app.py', 'main.py', 'manage.py', 'wsgi.py']
 /** pip never asks questions and never phones home for a newer pip (the sandbox may have no network). */
 export const PIP_ENV = { PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1', PIP_PROGRESS_BAR: 'off' } as const;
 
+/**
+ * Python run by agents writes no bytecode next to the sources: a .pyc is trusted when the
+ * source's mtime (whole seconds) and size match, so a file rewritten within the same second
+ * at the same length would otherwise run as its previous version.
+ */
+export const PYTHON_ENV = { PYTHONDONTWRITEBYTECODE: '1' } as const;
+
 const OBSERVE_LIST_MAX = 100;
 const PROBE_TIMEOUT_MS = 30_000;
 
@@ -233,7 +240,7 @@ export const runPythonAction = defineSandboxAction({
     const venv = await findVenv(ctx.sandbox, await ctx.knowledge.get());
     if (file !== undefined && !(await pathExists(ctx.sandbox, file))) return { ok: false, output: `${file}: no such file` };
     const program = code !== undefined ? ['-c', code] : [file!];
-    return runCommand(ctx, { command: pythonCommand(venv), args: [...program, ...args] });
+    return runCommand(ctx, { command: pythonCommand(venv), args: [...program, ...args], env: { ...PYTHON_ENV } });
   },
 });
 
