@@ -122,8 +122,13 @@ describe('agent loop under LLM faults', () => {
       expect(it.act!.steps[0]).toMatchObject({ action: 'run_command', ok: false });
       expect(it.act!.steps[0]!.exitCode).not.toBe(0);
     }
-    // Not retried as a whole by the queue: the loop's own retries were the budget.
-    expect((await world.engine.scheduler.dag.getTask(buildId, 'doomed')).attempts).toBe(1);
+    // Not retried as a whole by the queue (the loop's own retries were the budget), but
+    // re-planned once by the orchestrator with a revised description before the build failed.
+    const doomed = await world.engine.scheduler.dag.getTask(buildId, 'doomed');
+    expect(doomed.attempts).toBe(1);
+    expect(doomed.replans).toBe(1);
+    expect(doomed.gen).toBe(1);
+    expect(doomed.spec.description).toMatch(/A previous attempt at this task failed: .*stuck/);
     expect((await world.engine.scheduler.dag.getTaskStates(buildId)).get('after')).toBe('skipped');
   });
 
