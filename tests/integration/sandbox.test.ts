@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -18,7 +18,11 @@ const buildId = 'b-sandbox-it';
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'codegod-sandbox-it-'));
-  const config = testConfig({ CODEGOD_WORKSPACE_ROOT: root, CODEGOD_OUTPUT_CAP_BYTES: '1024', CODEGOD_COMMAND_TIMEOUT_MS: '10000' });
+  const config = testConfig({
+    CODEGOD_WORKSPACE_ROOT: root,
+    CODEGOD_OUTPUT_CAP_BYTES: '1024',
+    CODEGOD_COMMAND_TIMEOUT_MS: '10000',
+  });
   redis = createRedis(config, 'client');
   keys = createKeys(config.CODEGOD_PREFIX);
   const base = await Sandbox.fromConfig(config, { buildId, sink: new RedisAuditSink(redis, keys, buildId) });
@@ -82,7 +86,15 @@ describe('running commands', () => {
   it('returns exit code and output of a failing program without throwing, and audits it', async () => {
     const from = await lastAuditId();
     const result = await sandbox.run({ command: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'] });
-    expect(result).toMatchObject({ exitCode: 3, signal: null, stdout: 'out\n', stderr: 'err\n', timedOut: false, cancelled: false, truncated: false });
+    expect(result).toMatchObject({
+      exitCode: 3,
+      signal: null,
+      stdout: 'out\n',
+      stderr: 'err\n',
+      timedOut: false,
+      cancelled: false,
+      truncated: false,
+    });
     const entries = await auditSince(from);
     expect(entries.map((e) => e.entry)).toEqual([
       expect.objectContaining({
@@ -132,8 +144,18 @@ describe('running commands', () => {
     await expect(sandbox.run({ command: 'ls', cwd: '../..' })).rejects.toMatchObject({ code: 'SANDBOX_PATH' });
     const entries = (await auditSince(from)).map((e) => e.entry);
     expect(entries).toEqual([
-      expect.objectContaining({ type: 'command.refused', command: 'touch marker.txt; sudo ls', shell: true, reason: expect.stringMatching(/sudo/) }),
-      expect.objectContaining({ type: 'command.refused', command: 'ls', cwd: '../..', reason: expect.stringMatching(/escapes the workspace/) }),
+      expect.objectContaining({
+        type: 'command.refused',
+        command: 'touch marker.txt; sudo ls',
+        shell: true,
+        reason: expect.stringMatching(/sudo/),
+      }),
+      expect.objectContaining({
+        type: 'command.refused',
+        command: 'ls',
+        cwd: '../..',
+        reason: expect.stringMatching(/escapes the workspace/),
+      }),
     ]);
   });
 
@@ -211,7 +233,8 @@ describe('command environment', () => {
       });
       expect(result.exitCode).toBe(0);
       expect(result.stdout).not.toContain('canary');
-      const env = Object.fromEntries(result.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const lines = result.stdout.trim().split('\n');
+      const env = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
       expect(env).toMatchObject({
         VIRTUAL_ENV: '.venv',
         PIP_INDEX_URL: 'http://localhost/simple',
@@ -227,6 +250,15 @@ describe('command environment', () => {
       Object.assign(process.env, saved);
     }
   });
+
+  it('refuses to run when the home directory has been turned into a symlink out of the workspace', async () => {
+    const other = await Sandbox.forBuild({ root, buildId: 'b-home-swap', sink: new RedisAuditSink(redis, keys, 'b-home-swap') });
+    const outside = mkdtempSync(join(root, 'outside-'));
+    rmSync(join(other.workspace, '.codegod'), { recursive: true });
+    symlinkSync(outside, join(other.workspace, '.codegod'));
+    await expect(other.run({ command: 'true' })).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /symlink/ });
+    expect(readdirSync(outside)).toEqual([]);
+  });
 });
 
 describe('files', () => {
@@ -241,7 +273,8 @@ describe('files', () => {
     expect(await sandbox.stat('app/src')).toMatchObject({ path: 'app/src', type: 'dir' });
     await expect(sandbox.stat('app/missing.py')).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /no such file/ });
     await expect(sandbox.readFile('app')).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /not a regular file/ });
-    await expect(sandbox.writeFile('big.bin', Buffer.alloc(5 * 1024 * 1024 + 1))).rejects.toMatchObject({ code: 'SANDBOX_POLICY' });
+    const tooBig = Buffer.alloc(5 * 1024 * 1024 + 1);
+    await expect(sandbox.writeFile('big.bin', tooBig)).rejects.toMatchObject({ code: 'SANDBOX_POLICY' });
     await expect(sandbox.writeFile('/etc/x', 'x')).rejects.toMatchObject({ code: 'SANDBOX_PATH' });
     const entries = (await auditSince(from)).map((e) => e.entry);
     expect(entries).toEqual([

@@ -53,6 +53,8 @@ const refusedCommands: Refused[] = [
   { cmd: 'nice -n 10 rm -rf /', reason: OUTSIDE },
   { cmd: 'env FOO=1 rm -rf /', reason: OUTSIDE },
   { cmd: 'timeout 10 rm -rf /', reason: OUTSIDE },
+  { cmd: 'env -C / rm -rf tmp', reason: /rm -r 'tmp': outside/ },
+  { cmd: 'env --chdir=/ rm -rf tmp', reason: /rm -r 'tmp': outside/ },
   { cmd: 'env -S "rm -rf /"', reason: OUTSIDE },
   { cmd: 'FOO=bar rm -rf /', reason: OUTSIDE },
   // ... hidden in compound commands
@@ -82,6 +84,16 @@ const refusedCommands: Refused[] = [
   { cmd: 'eval "rm -rf /"', reason: OUTSIDE },
   { cmd: "watch -n 1 'rm -rf /'", reason: OUTSIDE },
   { cmd: "flock /tmp/l -c 'rm -rf /'", reason: OUTSIDE },
+  { cmd: 'case $x in a) rm -rf /;; esac', reason: OUTSIDE },
+  { cmd: 'echo $((1<<2))\nrm -rf /', reason: OUTSIDE },
+  { cmd: '((x<<2))\nrm -rf /', reason: OUTSIDE },
+  { cmd: 'echo $((rm -rf /) )', reason: OUTSIDE },
+  { cmd: 'echo $(( $(rm -rf /) + 1 ))', reason: OUTSIDE },
+  { cmd: "echo 'rm -rf /' | sh", reason: OUTSIDE },
+  { cmd: 'cat <<EOF | bash\nrm -rf /\nEOF', reason: OUTSIDE },
+  { cmd: 'printf "sudo ls" | bash', reason: /sudo/ },
+  { cmd: 'r=rm; $r -rf /', reason: /\$r -r '\/': outside/ },
+  { cmd: 'find / -exec sh -c "rm -rf {}" \\;', reason: OUTSIDE },
   { cmd: 'ls | xargs rm -rf', reason: /through xargs/ },
   { cmd: 'find . -print0 | xargs -0 rm -r', reason: /through xargs/ },
   // find
@@ -122,6 +134,10 @@ const refusedCommands: Refused[] = [
   { cmd: 'truncate -s 0 /etc/passwd', reason: /\/etc\/passwd/ },
   { cmd: 'curl -o /etc/profile.d/x.sh https://example.com/x', reason: /\/etc\/profile\.d/ },
   { cmd: 'cd /etc && echo x > hosts', reason: /\/etc\/hosts/ },
+  { cmd: '> /etc/passwd', reason: /\/etc\/passwd/ },
+  { cmd: 'exec 3>/etc/passwd', reason: /\/etc\/passwd/ },
+  { cmd: 'tee >(cat > /etc/x) < a.txt', reason: /\/etc\/x/ },
+  { cmd: 'npm run build && cp -r build/ /usr/share/nginx/html/', reason: /\/usr\/share\/nginx\/html/ },
   // power
   { cmd: 'shutdown -h now', reason: /shutdown \(power/ },
   { cmd: 'reboot', reason: /reboot/ },
@@ -262,8 +278,17 @@ const allowedCommands: Case[] = [
   { cmd: 'mv a.txt b.txt' },
   { cmd: 'touch src/__init__.py' },
   { cmd: 'timeout 5 npm start' },
+  { cmd: 'env -C src rm -rf dist' },
   { cmd: 'npm start & sleep 2; curl -s localhost:3000; kill %1' },
   { cmd: 'if [ -f package.json ]; then npm ci; fi' },
+  { cmd: 'cat script.sh | bash' },
+  { cmd: 'echo hi | cat' },
+  { cmd: 'echo "rm -rf /" > notes.txt' },
+  { cmd: 'x=$(( 3 * 4 )); echo $x' },
+  { cmd: '(( i++ ))' },
+  { cmd: 'command -v rm' },
+  { cmd: 'git clean -fdx' },
+  { cmd: '"$VENV/bin/pip" install -r requirements.txt' },
   { cmd: 'docker build -t app .', docker: true },
   { cmd: 'docker run --rm -v data:/data app', docker: true },
   { cmd: 'python3', args: ['-m', 'venv', '.venv'], argv: true },
@@ -315,12 +340,16 @@ describe('environment values', () => {
     expect(checkEnvironment({ PATH: '/usr/bin', VIRTUAL_ENV: '.venv' })).toEqual({ allowed: true });
   });
 
-  it.each(['REDIS_PASSWORD', 'REDIS_URL', 'LLM_API_KEY', 'LLM_API_KEY_FILE', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD', 'npm_config__auth_token', 'SSH_KEY', 'GOOGLE_APPLICATION_CREDENTIALS'])(
-    '%s counts as a secret',
-    (name) => expect(isSecretEnvName(name)).toBe(true),
-  );
+  const secrets = [
+    'REDIS_PASSWORD', 'REDIS_URL', 'LLM_API_KEY', 'LLM_API_KEY_FILE', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'DB_PASSWORD',
+    'npm_config__auth_token', 'SSH_KEY', 'GOOGLE_APPLICATION_CREDENTIALS',
+  ];
+  it.each(secrets)('%s counts as a secret', (name) => {
+    expect(isSecretEnvName(name)).toBe(true);
+  });
 
-  it.each(['PATH', 'VIRTUAL_ENV', 'PIP_INDEX_URL', 'npm_config_cache', 'NODE_ENV', 'KEYBOARD', 'PORT'])('%s is passed on', (name) => {
+  const plain = ['PATH', 'VIRTUAL_ENV', 'PIP_INDEX_URL', 'npm_config_cache', 'NODE_ENV', 'KEYBOARD', 'PORT'];
+  it.each(plain)('%s is passed on', (name) => {
     expect(isSecretEnvName(name)).toBe(false);
   });
 

@@ -76,9 +76,9 @@ export function commandSucceeded(result: RunResult): boolean {
 }
 
 function quoteArg(arg: string): string {
-  const shown = arg.length > SHOWN_ARG_CHARS ? `${arg.slice(0, SHOWN_ARG_CHARS)}…` : arg;
-  if (/^[A-Za-z0-9_./:=@%+,^-]+$/.test(shown)) return shown;
-  return `'${shown.replaceAll("'", `'\\''`)}'`;
+  const shown = arg.slice(0, SHOWN_ARG_CHARS);
+  const quoted = /^[A-Za-z0-9_./:=@%+,^-]+$/.test(shown) ? shown : `'${shown.replaceAll("'", `'\\''`)}'`;
+  return arg.length > SHOWN_ARG_CHARS ? `${quoted}…` : quoted;
 }
 
 /** A command as a shell would show it, for output and messages (not for running). */

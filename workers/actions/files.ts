@@ -11,11 +11,16 @@ import { defineSandboxAction, sandboxRefusal } from './command.js';
 /** Most entries list_files shows; a larger tree is summarised as truncated. */
 const LIST_MAX_ENTRIES = 300;
 
-/** The file's stat, or null when it does not exist or the path is refused. */
+/** The file's stat, or null when it does not exist; a path the sandbox refuses (an escape) throws SANDBOX_PATH. */
+export async function statPath(sandbox: Sandbox, rel: string): Promise<FileStat | null> {
+  if (!(await sandbox.exists(rel))) return null;
+  return sandbox.stat(rel);
+}
+
+/** For probes: the file's stat, or null when it does not exist or the path is refused. */
 export async function statOrNull(sandbox: Sandbox, rel: string): Promise<FileStat | null> {
   try {
-    if (!(await sandbox.exists(rel))) return null;
-    return await sandbox.stat(rel);
+    return await statPath(sandbox, rel);
   } catch (err) {
     if (sandboxRefusal(err) !== null) return null;
     throw err;
@@ -69,7 +74,7 @@ export const readFileAction = defineSandboxAction({
   description: 'Read a text file of the workspace (long files are clipped).',
   params: z.object({ path: PathParam }),
   async run({ path }, ctx) {
-    const s = await statOrNull(ctx.sandbox, path);
+    const s = await statPath(ctx.sandbox, path);
     if (!s) return { ok: false, output: `${path}: no such file` };
     if (s.type === 'dir') return { ok: false, output: `${path} is a directory; use list_files` };
     return { ok: true, output: await ctx.sandbox.readFile(path) };
@@ -91,7 +96,7 @@ export const listFilesAction = defineSandboxAction({
   description: 'List files and directories below a path (default the workspace root), a few levels deep.',
   params: z.object({ path: PathParam.default('.'), depth: z.number().int().min(1).max(8).optional() }),
   async run({ path, depth }, ctx) {
-    const s = await statOrNull(ctx.sandbox, path);
+    const s = await statPath(ctx.sandbox, path);
     if (!s) return { ok: false, output: `${path}: no such directory` };
     if (s.type !== 'dir') return { ok: false, output: `${path} is not a directory` };
     const { entries, truncated } = await ctx.sandbox.listFiles(path, { depth: depth ?? 3, max: LIST_MAX_ENTRIES });
@@ -107,7 +112,7 @@ export const checkFileExistsAction = defineSandboxAction({
   description: 'Check whether a file or directory exists; succeeds only when it does.',
   params: z.object({ path: PathParam }),
   async run({ path }, ctx) {
-    const s = await statOrNull(ctx.sandbox, path);
+    const s = await statPath(ctx.sandbox, path);
     if (!s) return { ok: false, output: `${path}: does not exist` };
     const what = s.type === 'dir' ? 'directory' : s.type === 'file' ? `file, ${s.size} bytes` : s.type;
     return { ok: true, output: `${s.path}: exists (${what})` };

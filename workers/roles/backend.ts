@@ -10,7 +10,7 @@ import {
   runCommandAction,
   type CommandContext,
 } from '../actions/command.js';
-import { FILE_ACTIONS, baseName, findFiles, pathExists, readTextOrNull } from '../actions/files.js';
+import { FILE_ACTIONS, baseName, findFiles, pathExists, readTextOrNull, statPath } from '../actions/files.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -174,12 +174,16 @@ export const createVenvAction = defineSandboxAction({
   async run({ path }, ctx) {
     const dir = ctx.sandbox.relative(await ctx.sandbox.resolvePath(path));
     if (dir === '.') return { ok: false, output: 'a virtualenv needs its own directory, e.g. .venv' };
-    const made = await runCommand(ctx, { command: 'python3', args: ['-m', 'venv', dir] });
-    if (!made.ok) return made;
+    // A retried task finds the venv its first attempt made; recreating it would only cost time.
+    const existed = (await findVenv(ctx.sandbox, {}, dir)) !== null;
+    const made = existed ? null : await runCommand(ctx, { command: 'python3', args: ['-m', 'venv', dir] });
+    if (made && !made.ok) return made;
     const version = await probePythonVersion(ctx, pythonCommand(dir));
+    if (version === null) return { ok: false, output: `${dir} holds a virtualenv whose interpreter does not run; remove it or pick another path` };
     await ctx.knowledge.set(KNOWLEDGE_VENV_PATH, dir);
-    if (version !== null) await ctx.knowledge.set(KNOWLEDGE_PYTHON_VERSION, version);
-    return { ok: true, output: `virtualenv ready at ${dir} (Python ${version ?? 'version unknown'})\n${made.output}`, exitCode: 0 };
+    await ctx.knowledge.set(KNOWLEDGE_PYTHON_VERSION, version);
+    const head = `virtualenv ${existed ? 'already exists' : 'created'} at ${dir} (Python ${version})`;
+    return { ok: true, output: made ? `${head}\n${made.output}` : head, exitCode: 0 };
   },
 });
 
@@ -238,7 +242,7 @@ export const runPythonAction = defineSandboxAction({
     .refine((p) => (p.code === undefined) !== (p.file === undefined), 'give exactly one of code or file'),
   async run({ code, file, args }, ctx) {
     const venv = await findVenv(ctx.sandbox, await ctx.knowledge.get());
-    if (file !== undefined && !(await pathExists(ctx.sandbox, file))) return { ok: false, output: `${file}: no such file` };
+    if (file !== undefined && (await statPath(ctx.sandbox, file)) === null) return { ok: false, output: `${file}: no such file` };
     const program = code !== undefined ? ['-c', code] : [file!];
     return runCommand(ctx, { command: pythonCommand(venv), args: [...program, ...args], env: { ...PYTHON_ENV } });
   },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import { defineSandboxAction, runCommand, runCommandAction } from '../actions/command.js';
-import { FILE_ACTIONS, baseName, findFiles, readTextOrNull, statOrNull } from '../actions/files.js';
+import { FILE_ACTIONS, baseName, findFiles, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -151,7 +151,7 @@ export const setupEnvAction = defineSandboxAction({
       .refine((v) => Object.keys(v).length >= 1 && Object.keys(v).length <= 100, 'set 1 to 100 variables'),
   }),
   async run({ file, vars }, ctx) {
-    const s = await statOrNull(ctx.sandbox, file);
+    const s = await statPath(ctx.sandbox, file);
     if (s !== null && s.type !== 'file') return { ok: false, output: `${file} is not a regular file` };
     const existing = (await readTextOrNull(ctx.sandbox, file)) ?? '';
     const merged = mergeEnvFile(existing, vars);
@@ -167,7 +167,7 @@ export const buildImageAction = defineSandboxAction({
   params: z.object({ tag: ImageParam, context: PathParam.refine((p) => !p.startsWith('-'), 'a directory, not an option').default('.') }),
   async run({ tag, context }, ctx) {
     if (ctx.config.CODEGOD_DOCKER_HOST === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
-    if ((await statOrNull(ctx.sandbox, context))?.type !== 'dir') return { ok: false, output: `${context}: no such directory` };
+    if ((await statPath(ctx.sandbox, context))?.type !== 'dir') return { ok: false, output: `${context}: no such directory` };
     if ((await statOrNull(ctx.sandbox, `${context}/Dockerfile`))?.type !== 'file') {
       return { ok: false, output: `no Dockerfile in ${context}; write one with create_dockerfile` };
     }
@@ -195,7 +195,7 @@ export const deployAction = defineSandboxAction({
   params: z.object({ target: PathParam.regex(/^(?!-).*\.ya?ml$/, 'a compose file such as docker-compose.yml') }),
   async run({ target }, ctx) {
     if (ctx.config.CODEGOD_DOCKER_HOST === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
-    if ((await statOrNull(ctx.sandbox, target))?.type !== 'file') return { ok: false, output: `${target}: no such compose file` };
+    if ((await statPath(ctx.sandbox, target))?.type !== 'file') return { ok: false, output: `${target}: no such compose file` };
     return docker(ctx, ['compose', '-f', target, 'up', '-d', '--build']);
   },
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Sandbox } from '../../shared/sandbox.js';
 import { ArgParam, type ActionDef } from '../actions/action.js';
 import { commandSucceeded, defineSandboxAction, execCommand, runCommand, runCommandAction, type CommandContext } from '../actions/command.js';
-import { FILE_ACTIONS, findFiles, pathExists, readTextOrNull, statOrNull } from '../actions/files.js';
+import { FILE_ACTIONS, findFiles, pathExists, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -212,7 +212,7 @@ export const npmInstallAction = defineSandboxAction({
     }
     for (const p of packages) {
       const local = localNpmPath(p);
-      if (local !== null && (await statOrNull(ctx.sandbox, local))?.type !== 'dir') return { ok: false, output: `${p}: no such package directory in the workspace` };
+      if (local !== null && (await statPath(ctx.sandbox, local))?.type !== 'dir') return { ok: false, output: `${p}: no such package directory in the workspace` };
     }
     const args = ['install', '--no-audit', '--no-fund', ...(dev && packages.length > 0 ? ['--save-dev'] : []), ...packages];
     return runCommand(ctx, { command: 'npm', args, env: { ...NPM_ENV } });

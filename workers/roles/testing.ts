@@ -1,5 +1,6 @@
 import { join, posix } from 'node:path';
 import { z } from 'zod';
+import { SANDBOX_DIR, type FileStat } from '../../shared/sandbox.js';
 import { ArgParam, ContentParam, FollowupRequestSchema, PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import {
   ArgsParam,
@@ -10,11 +11,11 @@ import {
   execCommand,
   renderRunResult,
   runCommandAction,
+  sandboxRefusal,
   type CommandContext,
   type CommandSpec,
 } from '../actions/command.js';
-import { FILE_ACTIONS, baseName, findFiles, pathExists, statOrNull } from '../actions/files.js';
-import { SANDBOX_DIR } from '../../shared/sandbox.js';
+import { FILE_ACTIONS, baseName, findFiles, pathExists, statPath } from '../actions/files.js';
 import { ActionRegistry } from '../actions/registry.js';
 import { KNOWLEDGE_VENV_PATH, PYTHON_ENV, findVenv, probePythonVersion, pythonCommand } from './backend.js';
 import { NPM_ENV, hasRealTestScript, readPackageJson } from './frontend.js';
@@ -133,7 +134,7 @@ function unittestSuite(python: string, pyFiles: string[], target: { path: string
 async function planSuites(ctx: ActionContext, framework: (typeof TEST_FRAMEWORKS)[number], path: string | undefined): Promise<SuitePlan> {
   let target: { path: string; isFile: boolean } | null = null;
   if (path !== undefined) {
-    const s = await statOrNull(ctx.sandbox, path);
+    const s = await statPath(ctx.sandbox, path);
     if (s === null || (s.type !== 'file' && s.type !== 'dir')) return { problem: `${path}: no such file or directory` };
     target = { path: s.path, isFile: s.type === 'file' };
   }
@@ -209,7 +210,7 @@ export interface ErrorTriage {
 
 const TRIAGE_MAX = 20;
 const ERROR_LINES = [
-  /\b[A-Z][A-Za-z]*(?:Error|Exception)\b/,
+  /\b(?:[A-Z][A-Za-z]*)?(?:Error|Exception)\b/,
   /^\s*(?:FAIL|FAILED|ERROR)\b/,
   /^\s*E {2,}\S/,
   /^npm (?:ERR!|error)/,
@@ -348,7 +349,15 @@ export const checkSyntaxAction = defineSandboxAction({
     const verdicts: SyntaxVerdict[] = [];
     const tsFiles: string[] = [];
     for (const path of paths) {
-      const s = await statOrNull(ctx.sandbox, path);
+      let s: FileStat | null;
+      try {
+        s = await statPath(ctx.sandbox, path);
+      } catch (err) {
+        const reason = sandboxRefusal(err);
+        if (reason === null) throw err;
+        verdicts.push({ path, state: 'error', detail: reason });
+        continue;
+      }
       if (s?.type !== 'file') verdicts.push({ path, state: 'error', detail: s === null ? 'no such file' : 'not a regular file' });
       else if (path.endsWith('.py')) verdicts.push(await checkOne(ctx, { command: python, args: ['-m', 'py_compile', path], env: pycacheAside }, path));
       else if (JS_FILE.test(path)) verdicts.push(await checkOne(ctx, { command: 'node', args: ['--check', path] }, path));
