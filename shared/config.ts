@@ -61,6 +61,8 @@ export const ConfigSchema = z.object({
   /** Dashboard and API (bound to 127.0.0.1 unless told otherwise). */
   CODEGOD_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   CODEGOD_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  /** Required for every mutating API call and, when set, for every page (give it as CODEGOD_API_TOKEN_FILE in deployments). */
+  CODEGOD_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Approximate cap on entries kept in each build's event stream. */
   CODEGOD_EVENTS_MAXLEN: int(100_000, 100),
   /** Completed BullMQ jobs kept per queue (task state lives in codegod's own keys). */
@@ -103,7 +105,7 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** Variables that may be given as NAME_FILE; the file's contents (trimmed) become NAME. */
-const FILE_SECRETS = ['REDIS_PASSWORD', 'LLM_API_KEY'] as const;
+const FILE_SECRETS = ['REDIS_PASSWORD', 'LLM_API_KEY', 'CODEGOD_API_TOKEN'] as const;
 
 function resolveSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };

@@ -48,7 +48,7 @@ const WORKER_SETTING = /^(REDIS_|LLM_)/i;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The variables codegod itself reads secrets from. */
-export const SECRET_ENV_NAMES = ['REDIS_PASSWORD', 'LLM_API_KEY'] as const;
+export const SECRET_ENV_NAMES = ['REDIS_PASSWORD', 'LLM_API_KEY', 'CODEGOD_API_TOKEN'] as const;
 
 export function isSecretEnvName(name: string): boolean {
   return SECRET_NAME.test(name) || SECRET_NAME.test(name.replace(/_FILE$/i, '')) || WORKER_SETTING.test(name);
