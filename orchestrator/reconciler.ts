@@ -86,11 +86,11 @@ export class Reconciler {
     if (open.length === 0) return;
 
     const pipe = this.redis.pipeline();
-    for (const id of open) pipe.hmget(keys.task(buildId, id), 'role', 'gen');
+    for (const id of open) pipe.hmget(keys.task(buildId, id), 'role', 'gen', 'spec');
     const rows = (await pipe.exec()) ?? [];
     const candidates: ReadyTask[] = [];
     for (const [i, id] of open.entries()) {
-      const [role, gen] = (rows[i]?.[1] ?? []) as Array<string | null>;
+      const [role, gen, spec] = (rows[i]?.[1] ?? []) as Array<string | null>;
       const parsedRole = RoleSchema.safeParse(role);
       const parsedGen = Number(gen);
       if (!parsedRole.success || gen === null || !Number.isInteger(parsedGen) || parsedGen < 0) {
@@ -98,7 +98,7 @@ export class Reconciler {
         await this.scheduler.taskFailed(buildId, id, gen ?? '', `malformed data in Redis at ${keys.task(buildId, id)}: role or gen invalid`);
         continue;
       }
-      candidates.push({ taskId: id, role: parsedRole.data, gen: parsedGen });
+      candidates.push({ taskId: id, role: parsedRole.data, gen: parsedGen, spec: spec ?? '' });
     }
 
     const jobPipe = this.redis.pipeline();
@@ -124,7 +124,7 @@ export class Reconciler {
     // Re-read: a task may have finished between the scan and now; only still-open ones go back.
     const fresh = await dag.getTaskStates(buildId);
     const requeue = missing.filter((t) => ['queued', 'running'].includes(fresh.get(t.taskId) ?? ''));
-    await queues.enqueue(buildId, requeue);
+    await queues.enqueue(buildId, requeue, { recovered: true });
     report.requeued += requeue.length;
     if (requeue.length) this.logger.warn({ buildId, tasks: requeue.map((t) => t.taskId) }, 're-enqueued tasks that had no job');
   }

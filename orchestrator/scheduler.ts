@@ -73,6 +73,24 @@ export class Scheduler {
     return completion;
   }
 
+  /** taskSucceeded for a task whose start was not recorded yet (see DagStore.finishTask). */
+  async taskFinished(
+    buildId: string,
+    taskId: string,
+    gen: number,
+    workerId: string,
+    startedAt: number,
+    result: unknown,
+    beforeRelease?: () => void,
+  ): Promise<{ kind: 'skip'; reason: string } | ({ kind: 'done' } & Completion)> {
+    const outcome = await this.dag.finishTask(buildId, taskId, gen, workerId, startedAt, result);
+    if (outcome.kind === 'skip') return outcome;
+    beforeRelease?.();
+    await this.queues.enqueue(buildId, outcome.ready);
+    if (outcome.finished) await this.retire(buildId);
+    return outcome;
+  }
+
   async taskFailed(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
     const completion = await this.dag.failTask(buildId, taskId, gen, error);
     if (completion.finished) await this.retire(buildId);

@@ -50,7 +50,8 @@ local function finishIfDone()
   return final
 end
 
--- Releases task id into the queued state; appends id, role, gen to out.
+-- Releases task id into the queued state; appends id, role, gen, spec to out (the job
+-- carries the spec so a first delivery can start without reading it back).
 local function release(id, out)
   local key = prefix .. id
   setState(id, 'queued')
@@ -61,6 +62,48 @@ local function release(id, out)
   out[#out + 1] = id
   out[#out + 1] = role
   out[#out + 1] = gen
+  out[#out + 1] = redis.call('HGET', key, 'spec')
+end
+
+-- Why task id at generation gen may not start now, or false when it may.
+local function cannotStart(id, gen)
+  local bstate = redis.call('HGET', buildKey, 'state')
+  local st = stateOf(id)
+  if not bstate or not st then return 'missing' end
+  if bstate ~= 'running' then return 'build-' .. bstate end
+  if redis.call('HGET', prefix .. id, 'gen') ~= gen then return 'stale' end
+  if st ~= 'queued' and st ~= 'running' then return st end
+  return false
+end
+
+-- Marks task id running (a task found 'running' is a re-delivery after its worker died).
+local function begin(id, worker, at)
+  local key = prefix .. id
+  setState(id, 'running')
+  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'startedAt', at, 'worker', worker)
+  redis.call('XADD', eventsKey, 'MAXLEN', '~', maxlen, '*', 'at', at, 'type', 'task.started', 'task', id,
+    'role', redis.call('HGET', key, 'role'), 'attempt', attempt, 'worker', worker)
+  return attempt
+end
+
+-- Records the success of a running task and releases the dependents whose last dependency
+-- it was; returns {1, finishedState, id, role, gen, spec, ...}.
+local function succeed(id, result)
+  local key = prefix .. id
+  setState(id, 'succeeded')
+  redis.call('HSET', key, 'finishedAt', now, 'result', result)
+  redis.call('HDEL', key, 'error')
+  redis.call('HINCRBY', buildKey, 'succeeded', 1)
+  redis.call('HINCRBY', buildKey, 'open', -1)
+  emit('type', 'task.succeeded', 'task', id, 'role', redis.call('HGET', key, 'role'))
+  local out = {1, ''}
+  for _, d in ipairs(split(redis.call('HGET', key, 'dependents'))) do
+    local left = redis.call('HINCRBY', prefix .. d, 'remaining', -1)
+    if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
+  end
+  out[2] = finishIfDone()
+  return out
 end
 `;
 
@@ -100,52 +143,47 @@ return ready
 /**
  * ARGV[4] task id, [5] generation of the job, [6] worker id. Returns {'run', spec, attempt}
  * when the worker should execute the task, else {reason}: the task's terminal state, 'stale'
- * (a job of an older generation), 'build-<state>' or 'missing'. A task found 'running' is a
- * re-delivery after its worker died, and runs again.
+ * (a job of an older generation), 'build-<state>' or 'missing'.
  */
 export const startTaskScript = script(
   'startTask',
   `
 local id, gen = ARGV[4], ARGV[5]
-local bstate = redis.call('HGET', buildKey, 'state')
-local st = stateOf(id)
-if not bstate or not st then return {'missing'} end
-if bstate ~= 'running' then return {'build-' .. bstate} end
-local key = prefix .. id
-if redis.call('HGET', key, 'gen') ~= gen then return {'stale'} end
-if st ~= 'queued' and st ~= 'running' then return {st} end
-setState(id, 'running')
-local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('HSET', key, 'startedAt', now, 'worker', ARGV[6])
-emit('type', 'task.started', 'task', id, 'role', redis.call('HGET', key, 'role'), 'attempt', attempt, 'worker', ARGV[6])
-return {'run', redis.call('HGET', key, 'spec'), attempt}
+local why = cannotStart(id, gen)
+if why then return {why} end
+local attempt = begin(id, ARGV[6], now)
+return {'run', redis.call('HGET', prefix .. id, 'spec'), attempt}
 `,
 );
 
 /**
  * ARGV[4] task id, [5] generation, [6] result JSON. Returns {applied(0|1), finishedState,
- * id, role, gen, ...} listing the dependents this completion made ready.
+ * id, role, gen, spec, ...} listing the dependents this completion made ready.
  */
 export const completeTaskScript = script(
   'completeTask',
   `
 local id, gen = ARGV[4], ARGV[5]
 local st = stateOf(id)
-local key = prefix .. id
-if (st ~= 'running' and st ~= 'queued') or redis.call('HGET', key, 'gen') ~= gen then return {0, ''} end
-setState(id, 'succeeded')
-redis.call('HSET', key, 'finishedAt', now, 'result', ARGV[6])
-redis.call('HDEL', key, 'error')
-redis.call('HINCRBY', buildKey, 'succeeded', 1)
-redis.call('HINCRBY', buildKey, 'open', -1)
-emit('type', 'task.succeeded', 'task', id, 'role', redis.call('HGET', key, 'role'))
-local out = {1, ''}
-for _, d in ipairs(split(redis.call('HGET', key, 'dependents'))) do
-  local left = redis.call('HINCRBY', prefix .. d, 'remaining', -1)
-  if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
-end
-out[2] = finishIfDone()
-return out
+if (st ~= 'running' and st ~= 'queued') or redis.call('HGET', prefix .. id, 'gen') ~= gen then return {0, ''} end
+return succeed(id, ARGV[6])
+`,
+);
+
+/**
+ * Start and success of a task that finished before its start was recorded (a first
+ * delivery whose executor returned within the same turn of the event loop), in one step.
+ * ARGV[4] task id, [5] generation, [6] worker id, [7] started at (ms), [8] result JSON.
+ * Returns {-1, reason} when the task may not run (as startTask), else completeTask's answer.
+ */
+export const finishTaskScript = script(
+  'finishTask',
+  `
+local id, gen = ARGV[4], ARGV[5]
+local why = cannotStart(id, gen)
+if why then return {-1, why} end
+begin(id, ARGV[6], ARGV[7])
+return succeed(id, ARGV[8])
 `,
 );
 

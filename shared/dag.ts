@@ -15,6 +15,7 @@ import {
   completeTaskScript,
   createBuildScript,
   failTaskScript,
+  finishTaskScript,
   growBuildScript,
   replanTaskScript,
   retryTaskScript,
@@ -27,7 +28,7 @@ import { findCycles, TaskSpecSchema, type Plan, type TaskSpec } from './plan.js'
 import type { ReadyTask } from './queues.js';
 import { RoleSchema } from './roles.js';
 
-function parseSpec(raw: string): { ok: true; spec: TaskSpec } | { ok: false; problem: string } {
+export function parseTaskSpec(raw: string): { ok: true; spec: TaskSpec } | { ok: false; problem: string } {
   let json: unknown;
   try {
     json = JSON.parse(raw);
@@ -84,8 +85,8 @@ export class DagStore {
 
   private static readyList(flat: unknown[], from: number): ReadyTask[] {
     const out: ReadyTask[] = [];
-    for (let i = from; i + 2 < flat.length; i += 3) {
-      out.push({ taskId: String(flat[i]), role: RoleSchema.parse(String(flat[i + 1])), gen: Number(flat[i + 2]) });
+    for (let i = from; i + 3 < flat.length; i += 4) {
+      out.push({ taskId: String(flat[i]), role: RoleSchema.parse(String(flat[i + 1])), gen: Number(flat[i + 2]), spec: String(flat[i + 3]) });
     }
     return out;
   }
@@ -114,7 +115,7 @@ export class DagStore {
   async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
     const res = (await this.run(startTaskScript, buildId, [taskId, gen, workerId])) as unknown[];
     if (res[0] !== 'run') return { kind: 'skip', reason: String(res[0]) };
-    const spec = parseSpec(String(res[1]));
+    const spec = parseTaskSpec(String(res[1]));
     if (spec.ok) return { kind: 'run', spec: spec.spec, attempt: Number(res[2]) };
     // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
     const reason = new DataCorruptError(this.keys.task(buildId, taskId), `spec: ${spec.problem}`).message;
@@ -175,15 +176,33 @@ export class DagStore {
    * ('cancelled' for a user's cancel, 'failed' when codegod stops it). Returns the tasks that
    * had a job (queued or running).
    */
+  /**
+   * Start and success at once, for a first delivery whose executor finished before its
+   * start was recorded. `skip` when the task may not run (as startTask would have said).
+   */
+  async finishTask(
+    buildId: string,
+    taskId: string,
+    gen: number,
+    workerId: string,
+    startedAt: number,
+    result: unknown,
+  ): Promise<{ kind: 'skip'; reason: string } | ({ kind: 'done' } & Completion)> {
+    const res = (await this.run(finishTaskScript, buildId, [taskId, gen, workerId, startedAt, JSON.stringify(result ?? null)])) as unknown[];
+    if (Number(res[0]) === -1) return { kind: 'skip', reason: String(res[1]) };
+    const finished = String(res[1] ?? '');
+    return { kind: 'done', applied: Number(res[0]) === 1, ready: DagStore.readyList(res, 2), ...(finished ? { finished: finished as BuildState } : {}) };
+  }
+
   async cancelBuild(
     buildId: string,
     reason: string,
     final: 'cancelled' | 'failed' = 'cancelled',
     failureCode = '',
-  ): Promise<Array<ReadyTask & { previous: TaskState }>> {
+  ): Promise<Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }>> {
     const res = (await this.run(cancelBuildScript, buildId, [reason, final, failureCode])) as unknown[];
     if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot ${final === 'cancelled' ? 'cancel' : 'stop'} ${buildId}: ${String(res[1])}`);
-    const out: Array<ReadyTask & { previous: TaskState }> = [];
+    const out: Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }> = [];
     for (let i = 1; i + 3 < res.length; i += 4) {
       out.push({
         taskId: String(res[i]),

@@ -19,6 +19,10 @@ export const TaskJobDataSchema = z.object({
   buildId: z.string().min(1),
   taskId: z.string().min(1),
   gen: z.number().int().min(0),
+  /** The task spec as stored at release (JSON), so a first delivery needs no read to start. */
+  spec: z.string().optional(),
+  /** Re-added by the reconciler: the worker must check the task's state before running it. */
+  recovered: z.boolean().optional(),
 });
 export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
 
@@ -40,6 +44,8 @@ export interface ReadyTask {
   taskId: string;
   role: Role;
   gen: number;
+  /** The spec JSON as stored in the task record. */
+  spec: string;
 }
 
 export function taskJobId(buildId: string, taskId: string, gen: number): string {
@@ -72,13 +78,19 @@ export class TaskQueues {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: this.keys.queuePrefix });
+      // Connection errors are the shared connection's to report (its owner logs them and
+      // ioredis reconnects); unhandled here, they would be printed as crashes.
+      q.on('error', () => undefined);
       this.queues.set(name, q);
     }
     return q;
   }
 
-  /** Adds one job per ready task, in bulk per role. Idempotent thanks to the job ids. */
-  async enqueue(buildId: string, ready: readonly ReadyTask[]): Promise<void> {
+  /**
+   * Adds one job per ready task, in bulk per role. Idempotent thanks to the job ids.
+   * `recovered` marks jobs the reconciler re-adds, whose task may have run already.
+   */
+  async enqueue(buildId: string, ready: readonly ReadyTask[], opts: { recovered?: boolean } = {}): Promise<void> {
     if (ready.length === 0) return;
     const byRole = new Map<Role, ReadyTask[]>();
     for (const r of ready) byRole.set(r.role, [...(byRole.get(r.role) ?? []), r]);
@@ -90,7 +102,7 @@ export class TaskQueues {
           await queue.addBulk(
             tasks.slice(i, i + 1_000).map((t) => ({
               name: t.taskId,
-              data: { buildId, taskId: t.taskId, gen: t.gen } satisfies TaskJobData,
+              data: { buildId, taskId: t.taskId, gen: t.gen, spec: t.spec, ...(opts.recovered ? { recovered: true } : {}) } satisfies TaskJobData,
               opts: { ...this.jobOptions, jobId: taskJobId(buildId, t.taskId, t.gen) },
             })),
           );

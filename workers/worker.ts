@@ -12,6 +12,8 @@ import { createKeys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { crashPoints } from '../shared/process.js';
 import { TaskJobDataSchema } from '../shared/queues.js';
+import { parseTaskSpec, type StartOutcome } from '../shared/dag.js';
+import type { TaskSpec } from '../shared/plan.js';
 import { createRedis } from '../shared/redis.js';
 import type { Role } from '../shared/roles.js';
 import { TaskFailedError, type TaskExecutor } from './executor.js';
@@ -110,23 +112,44 @@ export class RoleWorker {
     this.logger.info({ concurrency: config.WORKER_CONCURRENCY, queue: this.role }, 'worker started');
   }
 
-  /** One attempt of one task. Exposed for the BullMQ processor only. */
+  /**
+   * One attempt of one task (the BullMQ processor).
+   *
+   * A re-delivered job (its worker died, or the reconciler re-added it) first asks Redis
+   * whether the task may run — it may be done already. A first delivery cannot find its task
+   * done (a task is released to its queue once per generation), so it starts the executor at
+   * once with the spec the job carries and records the start on the next turn of the event
+   * loop; a task that finishes before then records start and success in one step. Either way
+   * the start check runs, and a "no" aborts the executor.
+   */
   private async process(job: Job, jobSignal: AbortSignal | undefined): Promise<TaskOutcome> {
     const data = TaskJobDataSchema.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
     const { buildId, taskId, gen } = data.data;
+    const dag = this.scheduler.dag;
+    const skipped = (reason: string): TaskOutcome => {
+      this.logger.debug({ buildId, taskId, reason }, 'task skipped');
+      return { status: 'skipped', reason };
+    };
+    const carried = job.attemptsStarted <= 1 && !data.data.recovered && data.data.spec ? parseTaskSpec(data.data.spec) : undefined;
+    let spec: TaskSpec;
+    let attempt = 1;
+    let started: Promise<StartOutcome> | undefined;
+    if (carried?.ok) spec = carried.spec;
+    else {
+      started = dag.startTask(buildId, taskId, gen, this.agentId);
+      const start = await started;
+      if (start.kind === 'skip') return skipped(start.reason);
+      spec = start.spec;
+      attempt = start.attempt;
+    }
     // The child logger is made only when someone logs: thousands of no-op tasks a second
     // should not each pay for one.
     let child: Logger | undefined;
     const log = () => (child ??= this.logger.child({ buildId, taskId }));
-    const start = await this.scheduler.dag.startTask(buildId, taskId, gen, this.agentId);
-    if (start.kind === 'skip') {
-      this.logger.debug({ buildId, taskId, reason: start.reason }, 'task skipped');
-      return { status: 'skipped', reason: start.reason };
-    }
     this.metric('started');
     // One controller for every reason to stop (cancel, timeout, BullMQ's own signal on
-    // shutdown); cheaper per task than AbortSignal.any + AbortSignal.timeout.
+    // shutdown, a start check that says no); cheaper per task than AbortSignal.any.
     const cancel = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -136,7 +159,14 @@ export class RoleWorker {
     const onJobAbort = () => cancel.abort(jobSignal?.reason ?? 'worker is shutting down');
     jobSignal?.addEventListener('abort', onJobAbort, { once: true });
     const signal = cancel.signal;
-    this.active.set(job.id!, { buildId, taskId, since: Date.now(), cancel });
+    const startedAt = Date.now();
+    const recordStart = (): Promise<StartOutcome> =>
+      (started ??= dag.startTask(buildId, taskId, gen, this.agentId).then((outcome) => {
+        if (outcome.kind === 'skip') cancel.abort(`skipped: ${outcome.reason}`);
+        return outcome;
+      }));
+    const deferred = started ? undefined : setImmediate(() => void recordStart().catch((err) => log().warn({ err: errorMessage(err) }, 'could not record the start')));
+    this.active.set(job.id!, { buildId, taskId, since: startedAt, cancel });
     this.setState();
     try {
       let result: unknown;
@@ -144,10 +174,10 @@ export class RoleWorker {
         result = await this.runExecutor(signal, {
           buildId,
           taskId,
-          spec: start.spec,
+          spec,
           role: this.role,
           gen,
-          attempt: start.attempt,
+          attempt,
           agentId: this.agentId,
           signal,
           get logger() {
@@ -155,16 +185,27 @@ export class RoleWorker {
           },
         });
       } catch (err) {
+        clearImmediate(deferred);
+        const start = await recordStart();
+        if (start.kind === 'skip') return skipped(start.reason);
         const cancelled = signal.aborted && !timedOut;
         const reason = timedOut ? String(signal.reason) : cancelled ? `cancelled: ${String(signal.reason ?? '')}` : errorMessage(err);
         return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled);
       }
       this.crash('before-complete');
       await this.hooks.beforeSuccess?.({ buildId, taskId, gen, result });
-      await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
+      if (!started) {
+        clearImmediate(deferred);
+        const finished = await this.scheduler.taskFinished(buildId, taskId, gen, this.agentId, startedAt, result, () => this.crash('after-complete'));
+        if (finished.kind === 'skip') return skipped(finished.reason);
+      } else {
+        const start = await started;
+        if (start.kind === 'skip') return skipped(start.reason);
+        await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
+      }
       this.completed++;
       this.metric('succeeded');
-      this.logger.info({ buildId, taskId, attempt: start.attempt }, 'task succeeded');
+      this.logger.info({ buildId, taskId, attempt }, 'task succeeded');
       return { status: 'succeeded' };
     } finally {
       clearTimeout(timer);

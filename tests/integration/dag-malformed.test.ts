@@ -24,7 +24,11 @@ afterAll(async () => {
 describe('malformed data in Redis', () => {
   it('a hand-edited task spec fails that task with the reason; the worker survives and runs the next build', async () => {
     const buildId = await h.scheduler.createBuild({ goal: 'corrupt spec', plan: plan([{ id: 'x', role: 'devops' }, { id: 'y', role: 'devops', dependsOn: ['x'] }]) });
+    // Hand-edited in both places it is kept: the task record and the copy its job carries.
     await h.redis.hset(h.scheduler.keys.task(buildId, 'x'), 'spec', '{not json');
+    const jobKey = h.scheduler.queues.jobKey('devops', `${buildId}.x.0`);
+    const jobData = JSON.parse((await h.redis.hget(jobKey, 'data'))!);
+    await h.redis.hset(jobKey, 'data', JSON.stringify({ ...jobData, spec: '{not json' }));
     // A job with data that is not a task at all, queued beside it.
     await h.scheduler.queues.get('devops').add('garbage', { hello: 'world' }, { jobId: 'garbage-1' });
 
