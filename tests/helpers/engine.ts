@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Scheduler } from '../../orchestrator/scheduler.js';
-import type { BuildRecord } from '../../shared/build.js';
+import { TERMINAL_BUILD_STATES, type BuildRecord } from '../../shared/build.js';
 import type { Config } from '../../shared/config.js';
 import { listAgents } from '../../shared/agents.js';
 import { createKeys } from '../../shared/keys.js';
@@ -52,7 +52,7 @@ export function engine(config: Config): EngineHarness {
 export async function waitForBuildEnd(scheduler: Scheduler, buildId: string, timeoutMs = 30_000): Promise<BuildRecord> {
   return waitFor(async () => {
     const b = await scheduler.dag.getBuild(buildId);
-    return b.state !== 'running' ? b : undefined;
+    return TERMINAL_BUILD_STATES.has(b.state) ? b : undefined;
   }, `build ${buildId} to end`, timeoutMs);
 }
 
