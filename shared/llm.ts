@@ -110,7 +110,12 @@ const SAFE_INT_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGE
  * bounds at ±MAX_SAFE_INTEGER are dropped: they constrain nothing, and grammar-based decoders
  * compile every numeric bound into their automaton.
  */
+const jsonSchemaCache = new WeakMap<z.ZodType, Record<string, unknown>>();
+
+/** The JSON schema sent as `response_format` (computed once per schema: it never changes). */
 export function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const cached = jsonSchemaCache.get(schema);
+  if (cached) return cached;
   const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   delete json.$schema;
   const strip = (node: unknown): void => {
@@ -123,6 +128,7 @@ export function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
     Object.values(obj).forEach(strip);
   };
   strip(json);
+  jsonSchemaCache.set(schema, json);
   return json;
 }
 

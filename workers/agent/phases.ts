@@ -41,7 +41,15 @@ export type PlanOutput = z.infer<typeof PlanOutputBase>;
  * can only produce valid names) and each step's params are checked against the action's own
  * schema, so a bad step goes back to the LLM through the repair loop with the exact problem.
  */
+const planSchemas = new WeakMap<ActionRegistry, ReturnType<typeof buildPlanSchema>>();
+
 export function planSchemaFor(registry: ActionRegistry) {
+  let schema = planSchemas.get(registry);
+  if (!schema) planSchemas.set(registry, (schema = buildPlanSchema(registry)));
+  return schema;
+}
+
+function buildPlanSchema(registry: ActionRegistry) {
   const names = registry.names as [string, ...string[]];
   return PlanOutputBase.extend({
     steps: z.array(PlanStepSchema.extend({ action: z.enum(names) })).min(1).max(MAX_PLAN_STEPS),
