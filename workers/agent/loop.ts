@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CodegodError, errorMessage } from '../../shared/errors.js';
-import type { LlmClient, LlmUsage } from '../../shared/llm.js';
+import type { z } from 'zod';
+import type { LlmClient } from '../../shared/llm.js';
 import type { Logger } from '../../shared/logger.js';
 import { addObservation, addReasoning, completeTask, setBlockedOn, startTask, type MemoryStore, type ReasoningPhase } from '../../shared/memory.js';
 import type { TaskSpec } from '../../shared/plan.js';
@@ -54,8 +55,6 @@ function signature(value: unknown): string {
 function errorSignature(failure: string): string {
   return signature(failure.replace(/\d+/g, '#').slice(0, 500));
 }
-
-const usageOf = (u: LlmUsage) => ({ promptTokens: u.promptTokens, completionTokens: u.completionTokens, calls: 1 });
 
 /**
  * The observe → reason → plan → act → validate loop of one task.
@@ -118,36 +117,14 @@ export class AgentLoop {
       await this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${task.taskId}: ${f}`), m));
     }
     if (!it.reason) {
-      const t0 = Date.now();
-      await deps.beforeLlm();
-      const res = await deps.llm.structured({
-        model: task.model,
-        role: deps.role.role,
-        phase: 'reason',
-        schema: ReasonSchema,
-        messages: this.messages(task, 'reason', this.reasonBody(state, it)),
-        maxTokens: PHASE_MAX_TOKENS.reason,
-        signal: task.signal,
-        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
-      });
-      it.reason = { output: res.data, ms: Date.now() - t0, usage: usageOf(res.usage) };
+      const res = await this.ask(task, 'reason', ReasonSchema, this.reasonBody(state, it));
+      it.reason = { output: res.data, ms: res.ms, usage: res.usage };
       await this.checkpoint(task, state, 'reason');
       await this.note(task, 'reason', res.data.conclusion);
     }
     if (!it.plan) {
-      const t0 = Date.now();
-      await deps.beforeLlm();
-      const res = await deps.llm.structured({
-        model: task.model,
-        role: deps.role.role,
-        phase: 'plan',
-        schema: planSchemaFor(deps.role.actions),
-        messages: this.messages(task, 'plan', this.planBody(state, it)),
-        maxTokens: PHASE_MAX_TOKENS.plan,
-        signal: task.signal,
-        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
-      });
-      it.plan = { ...res.data, ms: Date.now() - t0, usage: usageOf(res.usage) };
+      const res = await this.ask(task, 'plan', planSchemaFor(deps.role.actions), this.planBody(state, it));
+      it.plan = { ...res.data, ms: res.ms, usage: res.usage };
       await this.checkpoint(task, state, 'plan');
       await this.note(task, 'plan', res.data.steps.map((s) => s.action).join(', '));
     }
@@ -214,17 +191,7 @@ export class AgentLoop {
         usage: { promptTokens: 0, completionTokens: 0, calls: 0 },
       };
     } else {
-      await deps.beforeLlm();
-      const res = await deps.llm.structured({
-        model: task.model,
-        role: deps.role.role,
-        phase: 'validate',
-        schema: ValidatePlanSchema,
-        messages: this.messages(task, 'validate', this.validateBody(it)),
-        maxTokens: PHASE_MAX_TOKENS.validate,
-        signal: task.signal,
-        taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
-      });
+      const res = await this.ask(task, 'validate', ValidatePlanSchema, this.validateBody(it));
       const checks = [];
       for (const check of res.data.checks) checks.push({ ...check, ...(await this.runCheck(check, task.signal)) });
       const failed = checks.filter((c) => !c.ok);
@@ -233,7 +200,7 @@ export class AgentLoop {
         valid: failed.length === 0,
         output: failed.length === 0 ? res.data.summary || 'all checks passed' : failed.map((c) => `${c.kind} ${c.target}: ${c.output}`).join('\n'),
         ms: Date.now() - t0,
-        usage: usageOf(res.usage),
+        usage: res.usage,
       };
     }
     await this.checkpoint(task, state, 'validate');
@@ -308,8 +275,22 @@ export class AgentLoop {
     return new TaskFailedError(errorMessage(err), retryable);
   }
 
-  private messages(task: LoopTask, phase: string, body: string) {
-    return phaseMessages(this.deps.role, task.spec, task.goal, phase, body);
+  /** One LLM phase: budget check, the stable-prefix messages, the phase's schema and token ceiling. */
+  private async ask<S extends z.ZodType>(task: LoopTask, phase: keyof typeof PHASE_MAX_TOKENS, schema: S, body: string) {
+    const { deps } = this;
+    const t0 = Date.now();
+    await deps.beforeLlm();
+    const res = await deps.llm.structured({
+      model: task.model,
+      role: deps.role.role,
+      phase,
+      schema,
+      messages: phaseMessages(deps.role, task.spec, task.goal, phase, body),
+      maxTokens: PHASE_MAX_TOKENS[phase],
+      signal: task.signal,
+      taskContext: { buildId: task.buildId, taskId: task.taskId, agentId: task.agentId },
+    });
+    return { data: res.data, ms: Date.now() - t0, usage: { promptTokens: res.usage.promptTokens, completionTokens: res.usage.completionTokens, calls: 1 } };
   }
 
   /** Failures of earlier iterations since the last wipe: what the next attempt must avoid. */
