@@ -9,7 +9,7 @@
  * --repeat R (3; the best of R runs is kept for each measurement), --json (last line is one
  * JSON object). Uses REDIS_URL when set, else starts a private redis-server.
  */
-import { Queue, Worker } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { Scheduler } from '../../orchestrator/scheduler.js';
@@ -64,30 +64,27 @@ async function runCodegod(config: Config, scheduler: Scheduler, listen: Redis, p
   }
 }
 
-async function rawWide(config: Config, n: number, concurrency: number, round: number): Promise<number> {
+/**
+ * Raw BullMQ, the baseline: one queue and one worker with the same job options and
+ * concurrency as codegod's. `run` seeds the queue; the processor calls `finish` when the
+ * last job ran. Returns ms from seeding to finish.
+ */
+async function rawBullmq(
+  config: Config,
+  name: string,
+  concurrency: number,
+  processor: (job: Job, queue: Queue, finish: () => void) => Promise<void>,
+  seed: (queue: Queue) => Promise<void>,
+): Promise<number> {
   const prefix = `${config.CODEGOD_PREFIX}:raw`;
-  const name = `wide${round}`;
   const conn = createRedis(config, 'service');
   const queue = new Queue(name, { connection: conn, prefix });
-  let done = 0;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
-  // The fan-in job is added when the last of the wide jobs completes, as codegod does.
-  const worker = new Worker(
-    name,
-    async (job) => {
-      if (job.name === 'wide' && ++done === n) await queue.add('join', {}, { ...taskJobOptions(config), jobId: `join-${round}` });
-      if (job.name === 'join') finish();
-      return null;
-    },
-    { connection: createRedis(config, 'service'), prefix, concurrency },
-  );
+  const worker = new Worker(name, async (job) => processor(job, queue, finish), { connection: createRedis(config, 'service'), prefix, concurrency });
   await worker.waitUntilReady();
-  const opts = taskJobOptions(config);
   const t0 = performance.now();
-  for (let i = 0; i < n; i += 1_000) {
-    await queue.addBulk(Array.from({ length: Math.min(1_000, n - i) }, (_, j) => ({ name: 'wide', data: { i: i + j }, opts: { ...opts, jobId: `w-${round}-${i + j}` } })));
-  }
+  await seed(queue);
   await finished;
   const ms = performance.now() - t0;
   await worker.close();
@@ -97,34 +94,42 @@ async function rawWide(config: Config, n: number, concurrency: number, round: nu
   return ms;
 }
 
-async function rawChain(config: Config, n: number, round: number): Promise<number> {
-  const prefix = `${config.CODEGOD_PREFIX}:raw`;
-  const name = `chain${round}`;
-  const conn = createRedis(config, 'service');
-  const queue = new Queue(name, { connection: conn, prefix });
+/** n jobs added in bulk; the fan-in job is added when the last of them completes, as codegod does. */
+function rawWide(config: Config, n: number, concurrency: number, round: number): Promise<number> {
   const opts = taskJobOptions(config);
-  let finish!: () => void;
-  const finished = new Promise<void>((r) => (finish = r));
-  const worker = new Worker(
-    name,
-    async (job) => {
+  let done = 0;
+  return rawBullmq(
+    config,
+    `wide${round}`,
+    concurrency,
+    async (job, queue, finish) => {
+      if (job.name === 'wide' && ++done === n) await queue.add('join', {}, { ...opts, jobId: `join-${round}` });
+      if (job.name === 'join') finish();
+    },
+    async (queue) => {
+      for (let i = 0; i < n; i += 1_000) {
+        await queue.addBulk(Array.from({ length: Math.min(1_000, n - i) }, (_, j) => ({ name: 'wide', data: { i: i + j }, opts: { ...opts, jobId: `w-${round}-${i + j}` } })));
+      }
+    },
+  );
+}
+
+/** A chain where each job adds the next. */
+function rawChain(config: Config, n: number, round: number): Promise<number> {
+  const opts = taskJobOptions(config);
+  return rawBullmq(
+    config,
+    `chain${round}`,
+    CONCURRENCY,
+    async (job, queue, finish) => {
       const i = (job.data as { i: number }).i;
       if (i + 1 < n) await queue.add('hop', { i: i + 1 }, { ...opts, jobId: `c-${round}-${i + 1}` });
       else finish();
-      return null;
     },
-    { connection: createRedis(config, 'service'), prefix, concurrency: CONCURRENCY },
+    async (queue) => {
+      await queue.add('hop', { i: 0 }, { ...opts, jobId: `c-${round}-0` });
+    },
   );
-  await worker.waitUntilReady();
-  const t0 = performance.now();
-  await queue.add('hop', { i: 0 }, { ...opts, jobId: `c-${round}-0` });
-  await finished;
-  const ms = performance.now() - t0;
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  conn.disconnect();
-  return ms;
 }
 
 /** A random layered DAG (seeded, so every run measures the same graph) and its critical path. */
