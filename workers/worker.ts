@@ -16,13 +16,14 @@ import { parseTaskSpec, type StartOutcome } from '../shared/dag.js';
 import type { TaskSpec } from '../shared/plan.js';
 import { createRedis } from '../shared/redis.js';
 import type { Role } from '../shared/roles.js';
-import { TaskFailedError, type TaskExecutor } from './executor.js';
+import { TaskFailedError, type TaskContext, type TaskExecutor } from './executor.js';
+import { TaskStopper } from './task-stopper.js';
 
 interface ActiveTask {
   buildId: string;
   taskId: string;
   since: number;
-  cancel: AbortController;
+  stopper: TaskStopper;
 }
 
 /** Decisions taken at the instant a task ends, before its outcome releases or skips anything. */
@@ -148,30 +149,27 @@ export class RoleWorker {
     let child: Logger | undefined;
     const log = () => (child ??= this.logger.child({ buildId, taskId }));
     this.metric('started');
-    // One controller for every reason to stop (cancel, timeout, BullMQ's own signal on
-    // shutdown, a start check that says no); cheaper per task than AbortSignal.any.
-    const cancel = new AbortController();
+    const stopper = new TaskStopper();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      cancel.abort(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
+      stopper.stop(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
     }, this.config.CODEGOD_TASK_TIMEOUT_MS);
-    const onJobAbort = () => cancel.abort(jobSignal?.reason ?? 'worker is shutting down');
+    const onJobAbort = () => stopper.stop(jobSignal?.reason ?? 'worker is shutting down');
     jobSignal?.addEventListener('abort', onJobAbort, { once: true });
-    const signal = cancel.signal;
     const startedAt = Date.now();
     const recordStart = (): Promise<StartOutcome> =>
       (started ??= dag.startTask(buildId, taskId, gen, this.agentId).then((outcome) => {
-        if (outcome.kind === 'skip') cancel.abort(`skipped: ${outcome.reason}`);
+        if (outcome.kind === 'skip') stopper.stop(`skipped: ${outcome.reason}`);
         return outcome;
       }));
     const deferred = started ? undefined : setImmediate(() => void recordStart().catch((err) => log().warn({ err: errorMessage(err) }, 'could not record the start')));
-    this.active.set(job.id!, { buildId, taskId, since: startedAt, cancel });
+    this.active.set(job.id!, { buildId, taskId, since: startedAt, stopper });
     this.setState();
     try {
       let result: unknown;
       try {
-        result = await this.runExecutor(signal, {
+        const ctx: TaskContext = {
           buildId,
           taskId,
           spec,
@@ -179,17 +177,20 @@ export class RoleWorker {
           gen,
           attempt,
           agentId: this.agentId,
-          signal,
+          get signal() {
+            return stopper.signal;
+          },
           get logger() {
             return log();
           },
-        });
+        };
+        result = await stopper.race(() => this.executor.execute(ctx));
       } catch (err) {
         clearImmediate(deferred);
         const start = await recordStart();
         if (start.kind === 'skip') return skipped(start.reason);
-        const cancelled = signal.aborted && !timedOut;
-        const reason = timedOut ? String(signal.reason) : cancelled ? `cancelled: ${String(signal.reason ?? '')}` : errorMessage(err);
+        const cancelled = stopper.stopped && !timedOut;
+        const reason = timedOut ? String(stopper.reason) : cancelled ? `cancelled: ${String(stopper.reason ?? '')}` : errorMessage(err);
         return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled);
       }
       this.crash('before-complete');
@@ -213,16 +214,6 @@ export class RoleWorker {
       this.active.delete(job.id!);
       this.setState();
     }
-  }
-
-  /** Runs the executor, but returns as soon as the signal fires even if the executor ignores it. */
-  private runExecutor(signal: AbortSignal, ctx: Parameters<TaskExecutor['execute']>[0]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(new CodegodError('TASK_ABORTED', String(signal.reason ?? 'aborted')));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.executor.execute(ctx).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
   }
 
   /**
@@ -258,9 +249,9 @@ export class RoleWorker {
 
   private cancelBuild(buildId: string, reason: string): void {
     for (const t of this.active.values()) {
-      if (t.buildId === buildId && !t.cancel.signal.aborted) {
+      if (t.buildId === buildId && !t.stopper.stopped) {
         this.logger.info({ buildId, taskId: t.taskId }, 'aborting task of a cancelled build');
-        t.cancel.abort(reason);
+        t.stopper.stop(reason);
       }
     }
   }

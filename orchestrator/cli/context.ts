@@ -1,0 +1,153 @@
+import type { Redis } from 'ioredis';
+import { listAgents, type AgentStatus } from '../../shared/agents.js';
+import { loadConfig, type Config } from '../../shared/config.js';
+import { createKeys, type Keys } from '../../shared/keys.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { connectOrFail } from '../../shared/redis.js';
+import { Scheduler } from '../scheduler.js';
+
+/** A stream the CLI writes to: process.stdout/stderr, or a buffer in tests. */
+export interface CliOutput {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * Everything the CLI touches of its process, so that commands run the same in-process (tests)
+ * as in the real `codegod` process.
+ */
+export interface CliIo {
+  stdout: CliOutput;
+  stderr: CliOutput;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Calls `handler` on Ctrl-C until the returned function is called. */
+  onInterrupt(handler: () => void): () => void;
+  /** Ends the process at once (a second Ctrl-C during a slow shutdown). */
+  exit(code: number): never;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+    onInterrupt(handler) {
+      process.on('SIGINT', handler);
+      return () => process.removeListener('SIGINT', handler);
+    },
+    exit: (code) => process.exit(code),
+  };
+}
+
+/** One invocation of a command: its streams, config and logger. */
+export class CliContext {
+  private cachedConfig: Config | undefined;
+  private cachedLogger: Logger | undefined;
+
+  constructor(readonly io: CliIo) {}
+
+  /** Writes lines to stdout. */
+  out(...lines: string[]): void {
+    for (const line of lines) this.io.stdout.write(`${line}\n`);
+  }
+
+  /** Writes lines to stderr (diagnostics, hints, warnings). */
+  err(...lines: string[]): void {
+    for (const line of lines) this.io.stderr.write(`${line}\n`);
+  }
+
+  /** Pretty-printed JSON on stdout: one document per command. */
+  json(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /**
+   * The configuration. The CLI's own logs stay at `warn` unless LOG_LEVEL is set: its output is
+   * for people, and info-level JSON on stderr would drown it.
+   */
+  get config(): Config {
+    this.cachedConfig ??= loadConfig({ ...this.io.env, LOG_LEVEL: this.io.env.LOG_LEVEL?.trim() || 'warn' });
+    return this.cachedConfig;
+  }
+
+  get logger(): Logger {
+    this.cachedLogger ??= createLogger(this.config.LOG_LEVEL, { service: 'cli' });
+    return this.cachedLogger;
+  }
+}
+
+/** A fail-fast Redis connection with the scheduler on top; `close` releases both. */
+export interface Session {
+  config: Config;
+  redis: Redis;
+  keys: Keys;
+  scheduler: Scheduler;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** Connects (RedisUnreachableError, exit 3, within CODEGOD_CONNECT_TIMEOUT_MS when Redis is down). */
+export async function openSession(config: Config, logger: Logger): Promise<Session> {
+  const redis = await connectOrFail(config);
+  const keys = createKeys(config.CODEGOD_PREFIX);
+  const scheduler = new Scheduler(redis, keys, config, logger);
+  return {
+    config,
+    redis,
+    keys,
+    scheduler,
+    logger,
+    async close() {
+      await scheduler.close().catch(() => undefined);
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+export async function withSession<T>(ctx: CliContext, fn: (session: Session) => Promise<T>): Promise<T> {
+  const session = await openSession(ctx.config, ctx.logger);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * An agent whose last heartbeat is older than this is flagged stale: three missed heartbeats,
+ * and never less than 15 s, so a worker configured with a faster heartbeat than this CLI is
+ * not flagged by mistake.
+ */
+export function staleAfterMs(config: Config): number {
+  return Math.max(3 * config.CODEGOD_HEARTBEAT_MS, 15_000);
+}
+
+export interface AgentView extends AgentStatus {
+  heartbeatAgeMs: number;
+  /** Not stopped, but its heartbeat is overdue: the process is probably dead. */
+  stale: boolean;
+  /** Running (idle or busy) with a fresh heartbeat. */
+  live: boolean;
+}
+
+export async function agentViews(session: Pick<Session, 'redis' | 'keys' | 'config'>, now = Date.now()): Promise<{ agents: AgentView[]; malformed: string[] }> {
+  const { agents, malformed } = await listAgents(session.redis, session.keys);
+  const staleMs = staleAfterMs(session.config);
+  return {
+    agents: agents.map((a) => {
+      const heartbeatAgeMs = Math.max(0, now - a.heartbeat);
+      const running = a.state === 'idle' || a.state === 'busy';
+      const stale = a.state !== 'offline' && heartbeatAgeMs > staleMs;
+      return { ...a, heartbeatAgeMs, stale, live: running && !stale };
+    }),
+    malformed,
+  };
+}
+
+/** The role the orchestrator registers itself under in the agents' status hash. */
+export const MASTER_ROLE = 'master';

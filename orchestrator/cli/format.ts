@@ -1,0 +1,52 @@
+/**
+ * Plain-text formatting shared by the commands. Everything here returns strings without ANSI
+ * escapes: output piped to a file or another program must stay plain.
+ */
+
+/** A compact duration: 850ms, 4.2s, 1m 12s, 2h 03m. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)}s`;
+  const s = Math.floor(ms / 1_000);
+  if (s < 3_600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  const m = Math.floor(s / 60);
+  if (m < 48 * 60) return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(m / 1_440)}d ${String(Math.floor((m % 1_440) / 60)).padStart(2, '0')}h`;
+}
+
+/** Time since `at` (ms since the epoch), as in `12s ago`. */
+export function formatAge(at: number, now: number): string {
+  return `${formatDuration(Math.max(0, now - at))} ago`;
+}
+
+/** 12345 → 12,345 (digit grouping that does not depend on the locale). */
+export function formatCount(n: number): string {
+  return String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** `1 task`, `3 tasks`: a count with its noun (plural by adding s). */
+export function plural(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** One line of at most `max` characters: newlines and tabs become spaces, and an ellipsis marks a cut. */
+export function clip(text: string, max: number): string {
+  const line = text.replace(/\s*[\r\n\t]+\s*/g, ' ').trim();
+  return line.length <= max ? line : `${line.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/**
+ * Columns aligned by padding, two spaces apart; the last column is not padded. `rows` may
+ * hold fewer cells than `headers`.
+ */
+export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    headers
+      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+

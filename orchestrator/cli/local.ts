@@ -1,0 +1,163 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import type { Config } from '../../shared/config.js';
+import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { connectOrFail, displayUrl } from '../../shared/redis.js';
+import { RedisServer } from '../../shared/redis-server.js';
+import { ROLES } from '../../shared/roles.js';
+import { scrubProcessEnv } from '../../shared/sandbox.js';
+import type { TaskExecutor } from '../../workers/executor.js';
+import { agentHooks, createExecutor } from '../../workers/main.js';
+import { RoleWorker } from '../../workers/worker.js';
+import { OrchestratorService } from '../service.js';
+import { submitAndFollow, type BuildOptions, type FollowHints } from './build.js';
+import { openSession, type CliContext } from './context.js';
+import { EXIT } from './exit-codes.js';
+import { formatDuration } from './format.js';
+
+/** Where `build --local` keeps its private Redis's data (AOF), under the current directory. */
+export const LOCAL_REDIS_DIR = join('.codegod', 'redis');
+
+/** The path of an executable `name` on PATH, if any. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Redis for a local build: the one at REDIS_URL when it answers, else a private redis-server
+ * with AOF under .codegod/redis (so an interrupted build's state survives for the next run
+ * in the same directory).
+ */
+async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Config; server?: RedisServer }> {
+  try {
+    (await connectOrFail(config)).disconnect();
+    return { config };
+  } catch (err) {
+    if (!(err instanceof RedisUnreachableError) || !findOnPath('redis-server', ctx.io.env)) throw err;
+  }
+  const dir = resolve(ctx.io.cwd, LOCAL_REDIS_DIR);
+  mkdirSync(dir, { recursive: true });
+  const server = new RedisServer({ appendonly: true, dir });
+  try {
+    await server.start();
+  } catch (err) {
+    await server.kill();
+    throw new CodegodError('REDIS_UNREACHABLE', `no Redis at ${displayUrl(config.REDIS_URL)} and a private redis-server would not start (${errorMessage(err)})`, {
+      exitCode: 3,
+    });
+  }
+  ctx.err(`codegod: no Redis at ${displayUrl(config.REDIS_URL)}; started a private redis-server at ${server.url} (data in ${LOCAL_REDIS_DIR})`);
+  const { REDIS_PASSWORD: _unused, ...rest } = config;
+  return { config: { ...rest, REDIS_URL: server.url }, server };
+}
+
+/** The services a local build runs in this process. */
+class LocalStack {
+  private readonly workers: RoleWorker[] = [];
+  private service: OrchestratorService | undefined;
+  private executor: TaskExecutor | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Where the in-process orchestrator's dashboard answers. */
+  get dashboardUrl(): string | undefined {
+    return this.service?.httpUrl;
+  }
+
+  async start(): Promise<void> {
+    this.service = new OrchestratorService(this.config, this.logger);
+    await this.service.start();
+    const executor = await createExecutor(this.config, this.logger);
+    this.executor = executor;
+    // One executor (one LLM client, so one in-flight limit) serves every role; the workers
+    // get a view without `close`, which runs once, after all of them have stopped.
+    const shared: TaskExecutor = { execute: (taskCtx) => executor.execute(taskCtx) };
+    // The same completion hooks (follow-ups, re-plans) as a worker process of this executor.
+    const hooks = this.config.CODEGOD_EXECUTOR === 'agent' ? await agentHooks(this.logger) : undefined;
+    for (const role of ROLES) {
+      const worker = new RoleWorker({
+        config: this.config,
+        role,
+        executor: shared,
+        logger: this.logger,
+        agentId: `${role}-local-${hostname()}-${process.pid}`,
+        ...(hooks ? { hooks } : {}),
+      });
+      this.workers.push(worker);
+      await worker.start();
+    }
+  }
+
+  /** Graceful: workers finish the tasks they hold (BullMQ waits for them), then the orchestrator stops. */
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'worker did not stop cleanly'))));
+    await this.executor?.close?.();
+    await this.service?.stop();
+  }
+}
+
+/**
+ * `codegod build --local`: the orchestrator and one worker per role run in this process
+ * (with a private Redis when none answers), the build is followed like any other, and
+ * everything stops when it ends.
+ */
+export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptions): Promise<number> {
+  let config: Config = ctx.config;
+  if (opts.workspace !== undefined) {
+    const root = resolve(ctx.io.cwd, opts.workspace);
+    mkdirSync(root, { recursive: true });
+    config = { ...config, CODEGOD_WORKSPACE_ROOT: root };
+  }
+  // The dashboard takes any free port unless one is asked for: a deployment's dashboard, or
+  // another local build, may hold the default one.
+  if (!ctx.io.env.CODEGOD_HTTP_PORT?.trim()) config = { ...config, CODEGOD_HTTP_PORT: 0 };
+  // As in the worker process: once read, secrets leave the environment agents' commands inherit.
+  scrubProcessEnv();
+  const redis = await localRedis(ctx, config);
+  config = redis.config;
+  ctx.err(`codegod: local build: orchestrator and ${ROLES.join(', ')} workers run in this process; workspaces under ${resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT)}`);
+  const stack = new LocalStack(config, ctx.logger);
+  const kept = redis.server
+    ? `its state is kept in ${LOCAL_REDIS_DIR} and it resumes with the next codegod build --local here`
+    : `its state is kept in Redis at ${displayUrl(config.REDIS_URL)} and it resumes once workers and an orchestrator run against it`;
+  const hints: FollowHints = {
+    interrupted: (id) => `codegod: interrupted; build ${id} stops with this process: ${kept}`,
+    timedOut: (id, state, ms) => `codegod: build ${id} is still ${state} after ${formatDuration(ms)}; it stops with this process: ${kept}`,
+  };
+  let session;
+  let code: number | undefined;
+  try {
+    await stack.start();
+    if (stack.dashboardUrl) ctx.err(`codegod: dashboard at ${stack.dashboardUrl}`);
+    session = await openSession(config, ctx.logger);
+    code = await submitAndFollow(ctx, session, goal, { ...opts, detach: false }, hints);
+    return code;
+  } finally {
+    if (code === EXIT.INTERRUPTED || code === EXIT.TIMEOUT) {
+      ctx.err('codegod: stopping the local workers (each finishes the task it holds); press Ctrl-C again to stop at once');
+    }
+    const offInterrupt = ctx.io.onInterrupt(() => ctx.io.exit(130));
+    try {
+      await session?.close();
+      await stack.stop();
+      await redis.server?.stop();
+    } finally {
+      offInterrupt();
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SOURCES = ['shared', 'orchestrator', 'workers', 'scripts'];
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * End-to-end tests run the real `codegod` binary, which runs dist/ when it exists. A dist/
+ * older than the sources would test yesterday's code, so it is rebuilt first (a few seconds).
+ */
+export default function setup(): void {
+  const compiled = join(ROOT, 'dist/orchestrator/cli.js');
+  const builtAt = existsSync(compiled) ? statSync(compiled).mtimeMs : 0;
+  if (builtAt >= Math.max(...SOURCES.map((d) => newestSource(join(ROOT, d))))) return;
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
