@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { taskView } from '../helpers/fixtures.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,23 +19,7 @@ function build(over: Record<string, unknown>): BuildRecord {
   return BuildRecordSchema.parse({ id: ID, goal: 'Create a Flask app', state: 'succeeded', createdAt: 1_000, finishedAt: 61_000, total: 2, open: 0, maxTasks: 10, ...over });
 }
 
-function task(id: string, over: Partial<TaskView> = {}): TaskView {
-  return {
-    id,
-    state: 'succeeded',
-    spec: { id, role: 'backend', title: `task ${id}`, description: 'd', dependsOn: [], acceptanceCriteria: [] },
-    role: 'backend',
-    deps: [],
-    dependents: [],
-    remaining: 0,
-    gen: 0,
-    attempts: 1,
-    depth: 0,
-    origin: 'plan',
-    replans: 0,
-    ...over,
-  } as TaskView;
-}
+const task = taskView;
 
 function report(over: Partial<BuildReport> = {}): BuildReport {
   return {

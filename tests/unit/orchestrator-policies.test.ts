@@ -4,23 +4,15 @@ import type { TaskView } from '../../shared/dag.js';
 import { followupId, planFollowups } from '../../orchestrator/followups.js';
 import { criticalPath } from '../../orchestrator/report.js';
 import { validateGoal } from '../../shared/goal.js';
+import { taskView } from '../helpers/fixtures.js';
 
 function view(id: string, extra: Partial<TaskView> = {}): TaskView {
-  return {
-    id,
+  return taskView(id, {
     state: 'running',
-    spec: { id, role: 'testing', title: `title ${id}`, description: `run the tests of ${id}`, dependsOn: [], acceptanceCriteria: ['tests pass'] },
     role: 'testing',
-    deps: [],
-    dependents: [],
-    remaining: 0,
-    gen: 0,
-    attempts: 1,
-    depth: 0,
-    origin: 'plan',
-    replans: 0,
+    spec: { id, role: 'testing', title: `title ${id}`, description: `run the tests of ${id}`, dependsOn: [], acceptanceCriteria: ['tests pass'] },
     ...extra,
-  };
+  });
 }
 
 const install = { role: 'backend' as const, title: 'Install flask', description: 'pip install flask', rerun: true };
