@@ -4,7 +4,7 @@ import { readEvents, type BuildEvent } from '../../shared/events.js';
 import { testConfig, uniquePrefix } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { FAST_RECOVERY, startOrchestrator, startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';
-import { RedisServer } from '../../shared/redis-server.js';
+import { freePort, RedisServer } from '../../shared/redis-server.js';
 
 const children: ChildHandle[] = [];
 const harnesses: EngineHarness[] = [];
@@ -134,4 +134,22 @@ describe('crash recovery', () => {
     expect([...succeeded.values()].every((n) => n === 1)).toBe(true);
     for (const c of ws) expect(c.proc.exitCode).toBeNull();
   });
+
+  it('a worker started while Redis is down logs, keeps retrying, and works once Redis is up', async () => {
+    const server = new RedisServer({ appendonly: true });
+    servers.push(server);
+    server.port = await freePort();
+    const config = loadConfig({ REDIS_URL: server.url, CODEGOD_PREFIX: uniquePrefix(), LOG_LEVEL: 'silent', ...FAST_RECOVERY });
+    const w = spawnWorker(config, 'testing', { LOG_LEVEL: 'warn' });
+    await waitFor(() => /redis connection error; retrying/.test(w.text), 'the worker to report the outage', 15_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(w.proc.exitCode).toBeNull();
+    await server.start();
+    const h = engine(config);
+    harnesses.push(h);
+    await waitForWorkers(h.redis, config, [w]);
+    const buildId = await h.scheduler.createBuild({ goal: 'late redis', plan: plan([{ id: 'x', role: 'testing' }]) });
+    expect((await waitForBuildEnd(h.scheduler, buildId)).state).toBe('succeeded');
+  });
 });
+
