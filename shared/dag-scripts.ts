@@ -56,53 +56,57 @@ local function release(id, out)
   local key = prefix .. id
   setState(id, 'queued')
   redis.call('HSET', key, 'queuedAt', now)
-  local role = redis.call('HGET', key, 'role')
-  local gen = redis.call('HGET', key, 'gen')
-  emit('type', 'task.queued', 'task', id, 'role', role)
+  local f = redis.call('HMGET', key, 'role', 'gen', 'spec')
+  emit('type', 'task.queued', 'task', id, 'role', f[1])
   out[#out + 1] = id
-  out[#out + 1] = role
-  out[#out + 1] = gen
-  out[#out + 1] = redis.call('HGET', key, 'spec')
+  out[#out + 1] = f[1]
+  out[#out + 1] = f[2]
+  out[#out + 1] = f[3]
+end
+
+-- What starting and finishing a task needs from its record, in one read: gen, role, dependents.
+local function taskFields(id)
+  return redis.call('HMGET', prefix .. id, 'gen', 'role', 'dependents')
 end
 
 -- Why task id at generation gen may not start now, or false when it may.
-local function cannotStart(id, gen)
+local function cannotStart(id, gen, f)
   local bstate = redis.call('HGET', buildKey, 'state')
   local st = stateOf(id)
   if not bstate or not st then return 'missing' end
   if bstate ~= 'running' then return 'build-' .. bstate end
-  if redis.call('HGET', prefix .. id, 'gen') ~= gen then return 'stale' end
+  if f[1] ~= gen then return 'stale' end
   if st ~= 'queued' and st ~= 'running' then return st end
   return false
 end
 
--- Marks task id running (a task found 'running' is a re-delivery after its worker died).
-local function begin(id, worker, at)
+-- Records the start of task id (a task found 'running' is a re-delivery after its worker
+-- died). The state is left to the caller: 'running', or straight to 'succeeded'.
+local function begin(id, worker, at, role)
   local key = prefix .. id
-  setState(id, 'running')
   local attempt = redis.call('HINCRBY', key, 'attempts', 1)
   redis.call('HSET', key, 'startedAt', at, 'worker', worker)
   redis.call('XADD', eventsKey, 'MAXLEN', '~', maxlen, '*', 'at', at, 'type', 'task.started', 'task', id,
-    'role', redis.call('HGET', key, 'role'), 'attempt', attempt, 'worker', worker)
+    'role', role, 'attempt', attempt, 'worker', worker)
   return attempt
 end
 
--- Records the success of a running task and releases the dependents whose last dependency
--- it was; returns {1, finishedState, id, role, gen, spec, ...}.
-local function succeed(id, result)
+-- Records the success of task id and releases the dependents whose last dependency it was;
+-- returns {1, finishedState, id, role, gen, spec, ...}.
+local function succeed(id, result, role, dependents)
   local key = prefix .. id
   setState(id, 'succeeded')
   redis.call('HSET', key, 'finishedAt', now, 'result', result)
   redis.call('HDEL', key, 'error')
   redis.call('HINCRBY', buildKey, 'succeeded', 1)
-  redis.call('HINCRBY', buildKey, 'open', -1)
-  emit('type', 'task.succeeded', 'task', id, 'role', redis.call('HGET', key, 'role'))
+  local open = redis.call('HINCRBY', buildKey, 'open', -1)
+  emit('type', 'task.succeeded', 'task', id, 'role', role)
   local out = {1, ''}
-  for _, d in ipairs(split(redis.call('HGET', key, 'dependents'))) do
+  for _, d in ipairs(split(dependents)) do
     local left = redis.call('HINCRBY', prefix .. d, 'remaining', -1)
     if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
   end
-  out[2] = finishIfDone()
+  if open <= 0 then out[2] = finishIfDone() end
   return out
 end
 `;
@@ -127,14 +131,24 @@ redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running',
   'total', n, 'open', n, 'succeeded', 0, 'failed', 0, 'skipped', 0, 'cancelled', 0,
   'maxTasks', ARGV[6], 'summary', ARGV[7], 'graphVersion', 0)
 emit('type', 'build.created', 'data', tostring(n))
+-- Roots are released as they are written, from the values in hand (a 5,000-root build
+-- would otherwise read every one of them back).
 local ready = {}
 for _, t in ipairs(tasks) do
-  redis.call('HSET', prefix .. t.id, 'spec', t.spec, 'role', t.role, 'deps', t.deps,
+  local key = prefix .. t.id
+  redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps,
     'dependents', t.dependents, 'remaining', t.ndeps, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan')
-  setState(t.id, 'pending')
-end
-for _, t in ipairs(tasks) do
-  if t.ndeps == 0 then release(t.id, ready) end
+  if t.ndeps == 0 then
+    setState(t.id, 'queued')
+    redis.call('HSET', key, 'queuedAt', now)
+    emit('type', 'task.queued', 'task', t.id, 'role', t.role)
+    ready[#ready + 1] = t.id
+    ready[#ready + 1] = t.role
+    ready[#ready + 1] = '0'
+    ready[#ready + 1] = t.spec
+  else
+    setState(t.id, 'pending')
+  end
 end
 return ready
 `,
@@ -149,9 +163,11 @@ export const startTaskScript = script(
   'startTask',
   `
 local id, gen = ARGV[4], ARGV[5]
-local why = cannotStart(id, gen)
+local f = taskFields(id)
+local why = cannotStart(id, gen, f)
 if why then return {why} end
-local attempt = begin(id, ARGV[6], now)
+setState(id, 'running')
+local attempt = begin(id, ARGV[6], now, f[2])
 return {'run', redis.call('HGET', prefix .. id, 'spec'), attempt}
 `,
 );
@@ -165,8 +181,9 @@ export const completeTaskScript = script(
   `
 local id, gen = ARGV[4], ARGV[5]
 local st = stateOf(id)
-if (st ~= 'running' and st ~= 'queued') or redis.call('HGET', prefix .. id, 'gen') ~= gen then return {0, ''} end
-return succeed(id, ARGV[6])
+local f = taskFields(id)
+if (st ~= 'running' and st ~= 'queued') or f[1] ~= gen then return {0, ''} end
+return succeed(id, ARGV[6], f[2], f[3])
 `,
 );
 
@@ -180,10 +197,11 @@ export const finishTaskScript = script(
   'finishTask',
   `
 local id, gen = ARGV[4], ARGV[5]
-local why = cannotStart(id, gen)
+local f = taskFields(id)
+local why = cannotStart(id, gen, f)
 if why then return {-1, why} end
-begin(id, ARGV[6], ARGV[7])
-return succeed(id, ARGV[8])
+begin(id, ARGV[6], ARGV[7], f[2])
+return succeed(id, ARGV[8], f[2], f[3])
 `,
 );
 

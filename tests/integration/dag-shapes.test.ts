@@ -101,8 +101,8 @@ describe('DAG shapes with real worker processes', () => {
   it('runs a multi-role DAG: every role queue is used and dependencies cross roles', async () => {
     const { build, tasks } = await runBuild(
       plan([
-        { id: 'venv', role: 'backend', description: 'sleep=50' },
-        { id: 'ui', role: 'frontend', description: 'sleep=150' },
+        { id: 'venv', role: 'backend', description: 'sleep=500' },
+        { id: 'ui', role: 'frontend', description: 'sleep=500' },
         { id: 'deps', role: 'backend', description: 'sleep=100', dependsOn: ['venv'] },
         { id: 'docker', role: 'devops', description: 'sleep=50', dependsOn: ['deps', 'ui'] },
         { id: 'test-api', role: 'testing', description: 'sleep=50', dependsOn: ['deps'] },
