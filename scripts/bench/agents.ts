@@ -408,6 +408,8 @@ async function idleWorkerRss(config: Config, redis: Redis, runtime: 'node' | 'ts
     CODEGOD_WORKSPACE_ROOT: config.CODEGOD_WORKSPACE_ROOT,
     WORKER_CONCURRENCY: String(config.WORKER_CONCURRENCY),
     LOG_LEVEL: 'warn',
+    // As the image runs it (see the Dockerfile's NODE_OPTIONS).
+    NODE_OPTIONS: '--max-semi-space-size=2',
     ...(config.REDIS_PASSWORD !== undefined ? { REDIS_PASSWORD: config.REDIS_PASSWORD } : {}),
   };
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
