@@ -265,7 +265,7 @@ ensure_secrets() {
   fi
   chmod 0700 "$SECRETS_DIR"
   local name
-  for name in redis_password llm_api_key redis_commander_password hf_token; do
+  for name in redis_password llm_api_key redis_commander_password api_token hf_token; do
     local file="$SECRETS_DIR/$name"
     [[ -e $file ]] && continue
     (
@@ -333,7 +333,7 @@ case $COMMAND in
     compose build
     compose up -d
     echo "codegod is starting (LLM: $LLM_MODE)."
-    echo "  dashboard:       http://127.0.0.1:$(setting_or CODEGOD_DASHBOARD_PORT 8080)"
+    echo "  dashboard:       http://127.0.0.1:$(setting_or CODEGOD_DASHBOARD_PORT 8080) (API token in $SECRETS_DIR/api_token: open the dashboard once with ?token=<it>)"
     echo "  redis commander: http://127.0.0.1:$(setting_or REDIS_COMMANDER_PORT 8081) (user $(setting_or REDIS_COMMANDER_USER admin), password in $SECRETS_DIR/redis_commander_password unless REDIS_COMMANDER_PASSWORD is set)"
     if [[ $LLM_MODE == gpu ]]; then
       echo "  vLLM downloads and loads the model on its first start (minutes); start builds once './start-agents.sh status' shows vllm-server healthy."

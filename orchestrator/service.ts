@@ -12,6 +12,7 @@ import { RedisUsageRecorder } from '../shared/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
 import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/queues.js';
 import { createRedis } from '../shared/redis.js';
+import { startHttpServer, type HttpServer } from './http/server.js';
 import { Planner, planningFailureCode } from './planner.js';
 import { Reconciler } from './reconciler.js';
 import { Scheduler } from './scheduler.js';
@@ -30,6 +31,7 @@ export class OrchestratorService {
   private readonly queueConnection: Redis;
   private readonly planner: Planner;
   private goals: Worker | undefined;
+  private http: HttpServer | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly planning = new Map<string, number>();
   private readonly startedAt = Date.now();
@@ -53,7 +55,14 @@ export class OrchestratorService {
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
   }
 
+  /** Where the dashboard and API answer, once started. */
+  get httpUrl(): string | undefined {
+    return this.http?.url;
+  }
+
   async start(): Promise<void> {
+    // First: a port that is taken ends the start before any goal is taken.
+    this.http = await startHttpServer({ config: this.config, redis: this.redis, scheduler: this.scheduler, logger: this.logger });
     this.goals = new Worker(GOALS_QUEUE, (job, _token, signal) => this.plan(job, signal), {
       connection: this.queueConnection,
       prefix: this.scheduler.keys.queuePrefix,
@@ -150,6 +159,7 @@ export class OrchestratorService {
   }
 
   async stop(): Promise<void> {
+    await this.http?.close();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.goals?.close();
     await this.reconciler.stop();

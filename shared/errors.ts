@@ -32,7 +32,13 @@ export type ErrorCode =
   | 'SANDBOX_POLICY'
   | 'SANDBOX_TIMEOUT'
   | 'ACTION_INVALID'
-  | 'USAGE';
+  | 'USAGE'
+  | 'REQUEST_INVALID'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'HTTP_LISTEN';
 
 export class CodegodError extends Error {
   readonly code: ErrorCode;

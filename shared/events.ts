@@ -41,13 +41,14 @@ export const BuildEventSchema = z.object({
 });
 export type BuildEvent = z.infer<typeof BuildEventSchema>;
 
-type StreamEntry = [id: string, fields: string[]];
+/** An entry as XRANGE/XREAD return it. */
+export type StreamEntry = [id: string, fields: string[]];
 
-function toEvent([id, fields]: StreamEntry): BuildEvent | undefined {
+/** Parses one stream entry; an unknown or hand-edited one is undefined rather than an error. */
+export function toEvent([id, fields]: StreamEntry): BuildEvent | undefined {
   const obj: Record<string, string> = { id };
   for (let i = 0; i + 1 < fields.length; i += 2) obj[fields[i]!] = fields[i + 1]!;
   const parsed = BuildEventSchema.safeParse(obj);
-  // An unknown or hand-edited entry is skipped rather than breaking every reader.
   return parsed.success ? parsed.data : undefined;
 }
 

@@ -18,6 +18,7 @@
  * | P:agents:known                        | set    | every agent id that has memory                      |
  * | P:metrics:llm                         | hash   | LLM counters (calls, tokens, ms; total and per role)|
  * | P:metrics:tasks                       | hash   | task counters (total and per role)                  |
+ * | P:metrics:durations                   | hash   | task duration histogram per role and outcome        |
  * | P:agents:status                       | hash   | agent id → JSON (role, state, tasks, heartbeat)     |
  * | P:control                             | pubsub | cancel notices for workers                          |
  * | P:q:<queue>:*                         | BullMQ | queues `goals`, `backend`, `frontend`, `devops`, `testing` |
@@ -34,6 +35,7 @@ export interface Keys {
   readonly agentsStatus: string;
   readonly control: string;
   readonly metricsLlm: string;
+  readonly metricsDurations: string;
   readonly agentsKnown: string;
   audit(buildId: string): string;
   llmCalls(buildId: string): string;
@@ -60,6 +62,7 @@ export function createKeys(prefix: string): Keys {
     agentsStatus: `${prefix}:agents:status`,
     control: `${prefix}:control`,
     metricsLlm: `${prefix}:metrics:llm`,
+    metricsDurations: `${prefix}:metrics:durations`,
     agentsKnown: `${prefix}:agents:known`,
     audit: (b) => `${build(b)}:audit`,
     llmCalls: (b) => `${build(b)}:llm`,

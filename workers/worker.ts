@@ -18,6 +18,7 @@ import { createRedis } from '../shared/redis.js';
 import type { Role } from '../shared/roles.js';
 import { TaskFailedError, type TaskContext, type TaskExecutor } from './executor.js';
 import { TaskStopper } from './task-stopper.js';
+import { TaskDurationMetrics } from '../shared/task-metrics.js';
 
 interface ActiveTask {
   buildId: string;
@@ -63,6 +64,7 @@ export class RoleWorker {
   private readonly scheduler: Scheduler;
   private readonly active = new Map<string, ActiveTask>();
   private readonly pendingMetrics = new Map<string, number>();
+  private readonly durations = new TaskDurationMetrics();
   private readonly crash: (point: string) => void;
   private readonly hooks: CompletionHooks;
   private worker: Worker | undefined;
@@ -191,7 +193,7 @@ export class RoleWorker {
         if (start.kind === 'skip') return skipped(start.reason);
         const cancelled = stopper.stopped && !timedOut;
         const reason = timedOut ? String(stopper.reason) : cancelled ? `cancelled: ${String(stopper.reason ?? '')}` : errorMessage(err);
-        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled);
+        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled, Date.now() - startedAt);
       }
       this.crash('before-complete');
       await this.hooks.beforeSuccess?.({ buildId, taskId, gen, result });
@@ -206,6 +208,7 @@ export class RoleWorker {
       }
       this.completed++;
       this.metric('succeeded');
+      this.durations.observe(this.role, 'succeeded', Date.now() - startedAt);
       this.logger.info({ buildId, taskId, attempt }, 'task succeeded');
       return { status: 'succeeded' };
     } finally {
@@ -226,12 +229,14 @@ export class RoleWorker {
     reason: string,
     err: unknown,
     cancelled: boolean,
+    ms: number,
   ): Promise<never> {
     const retryable = !cancelled && !(err instanceof TaskFailedError && !err.retryable);
     const final = !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const log = this.logger.child({ buildId: t.buildId, taskId: t.taskId });
     if (final) {
       if (!cancelled && (await this.hooks.insteadOfFailure?.({ ...t, reason, agentId: this.agentId }))) {
+        this.durations.observe(this.role, 'retried', ms);
         throw new UnrecoverableError(`re-planned after: ${reason}`);
       }
       if (!cancelled) {
@@ -239,11 +244,13 @@ export class RoleWorker {
         this.failed++;
         this.metric('failed');
       }
+      this.durations.observe(this.role, cancelled ? 'cancelled' : 'failed', ms);
       log.warn({ reason, attempt: job.attemptsMade + 1 }, cancelled ? 'task cancelled' : 'task failed for good');
       throw new UnrecoverableError(reason);
     }
     log.warn({ reason, attempt: job.attemptsMade + 1 }, 'task attempt failed; will retry');
     this.metric('retried');
+    this.durations.observe(this.role, 'retried', ms);
     throw new Error(reason);
   }
 
@@ -262,15 +269,17 @@ export class RoleWorker {
   }
 
   private async flushMetrics(): Promise<void> {
-    if (this.pendingMetrics.size === 0) return;
+    if (this.pendingMetrics.size === 0 && this.durations.empty) return;
     const batch = [...this.pendingMetrics];
     this.pendingMetrics.clear();
     const multi = this.redis.multi();
     for (const [field, n] of batch) multi.hincrby(this.scheduler.keys.metricsTasks, field, n);
+    const durations = this.durations.flush(multi, this.scheduler.keys);
     try {
       await multi.exec();
     } catch (err) {
       for (const [field, n] of batch) this.pendingMetrics.set(field, (this.pendingMetrics.get(field) ?? 0) + n);
+      this.durations.restore(durations);
       throw err;
     }
   }

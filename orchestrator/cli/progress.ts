@@ -4,7 +4,7 @@ import { TASK_STATES, TERMINAL_BUILD_STATES, type BuildRecord, type TaskState } 
 import type { Config } from '../../shared/config.js';
 import { DagStore } from '../../shared/dag.js';
 import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/errors.js';
-import { BuildEventSchema, type BuildEvent } from '../../shared/events.js';
+import { toEvent, type BuildEvent, type StreamEntry } from '../../shared/events.js';
 import type { Keys } from '../../shared/keys.js';
 import { createRedis, displayUrl } from '../../shared/redis.js';
 import { BuildReportSchema, type BuildReport } from '../report.js';
@@ -226,15 +226,6 @@ export interface FollowOptions {
 }
 
 const READ_BATCH = 500;
-
-type StreamEntry = [id: string, fields: string[]];
-
-function toEvent([id, fields]: StreamEntry): BuildEvent | undefined {
-  const obj: Record<string, string> = { id };
-  for (let i = 0; i + 1 < fields.length; i += 2) obj[fields[i]!] = fields[i + 1]!;
-  const parsed = BuildEventSchema.safeParse(obj);
-  return parsed.success ? parsed.data : undefined;
-}
 
 /** The report carried by a `build.report` event; undefined when it is missing or malformed. */
 export function parseReport(data: string | undefined): BuildReport | undefined {

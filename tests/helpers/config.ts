@@ -13,6 +13,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     REDIS_URL: inject('redisUrl'),
     CODEGOD_PREFIX: uniquePrefix(),
     LOG_LEVEL: 'silent',
+    // Orchestrators of parallel test files must not fight over the default port.
+    CODEGOD_HTTP_PORT: '0',
     ...overrides,
   });
 }

@@ -55,7 +55,7 @@ export function startWorker(config: Config, role: string, extra: Record<string, 
 }
 
 export function startOrchestrator(config: Config, extra: Record<string, string> = {}): ChildHandle {
-  return spawnTs('orchestrator/main.ts', [], configEnv(config, { LOG_LEVEL: 'warn', ...extra }));
+  return spawnTs('orchestrator/main.ts', [], configEnv(config, { LOG_LEVEL: 'warn', CODEGOD_HTTP_PORT: '0', ...extra }));
 }
 
 export async function waitFor<T>(

@@ -82,7 +82,7 @@ describe('manifests parse', () => {
 describe('secrets', () => {
   it('are templates without real values', () => {
     const secrets = ofKind('Secret');
-    expect(secrets.map((s) => s.metadata.name).sort()).toEqual(['codegod-llm', 'codegod-redis']);
+    expect(secrets.map((s) => s.metadata.name).sort()).toEqual(['codegod-api', 'codegod-llm', 'codegod-redis']);
     for (const s of secrets) {
       expect(s.data).toBeUndefined();
       for (const value of Object.values(s.stringData as Record<string, string>)) {

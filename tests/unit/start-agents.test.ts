@@ -217,14 +217,14 @@ describe('up', () => {
     const dir = project();
     const result = runScript(['up'], { dir });
     expect(result.stderr).toBe(
-      `start-agents: created redis_password llm_api_key redis_commander_password hf_token in ${join(dir, 'secrets')} (mode 0600)\n`,
+      `start-agents: created redis_password llm_api_key redis_commander_password api_token hf_token in ${join(dir, 'secrets')} (mode 0600)\n`,
     );
     expect(result.status).toBe(0);
     expect(result.compose).toEqual([['build'], ['up', '-d']]);
 
     const secrets = join(dir, 'secrets');
     expect(statSync(secrets).mode & 0o777).toBe(0o700);
-    for (const name of ['redis_password', 'llm_api_key', 'redis_commander_password']) {
+    for (const name of ['redis_password', 'llm_api_key', 'redis_commander_password', 'api_token']) {
       const file = join(secrets, name);
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(String(statSync(file).uid)).toBe(expectedUid);
