@@ -68,11 +68,16 @@ export class Reconciler {
     }
     if (build.state === 'planning') {
       // A submitted goal whose job vanished (a crash between the two writes, or a Redis
-      // restart) is queued again; the build id is the job id, so this is idempotent.
-      const exists = await this.redis.exists(queues.jobKey(GOALS_QUEUE, buildId));
-      if (!exists) {
+      // restart) is queued again; the build id is the job id, so this is idempotent. A goal
+      // job BullMQ gave up on without the orchestrator seeing it (stalled too often) fails
+      // the build instead of leaving it planning for ever.
+      const [timestamp, failedReason] = await this.redis.hmget(queues.jobKey(GOALS_QUEUE, buildId), 'timestamp', 'failedReason');
+      if (timestamp === null) {
         await queues.enqueueGoal(buildId, this.scheduler.config);
         report.requeued++;
+      } else if (failedReason !== null && (await queues.get(GOALS_QUEUE).getJobState(buildId)) === 'failed') {
+        await this.scheduler.cancel(buildId, `planning failed for good: ${failedReason}`, 'failed', 'PLANNING_FAILED');
+        report.failedFromJobs++;
       }
       return;
     }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UnrecoverableError, Worker } from 'bullmq';
 import { Reconciler } from '../../orchestrator/reconciler.js';
+import { GOALS_QUEUE } from '../../shared/queues.js';
 import { createLogger } from '../../shared/logger.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
@@ -84,4 +86,30 @@ describe('malformed data in Redis', () => {
     expect(report.retired).toBeGreaterThanOrEqual(1);
     expect(await h.scheduler.dag.activeBuilds()).not.toContain('b-gone0000-abcd');
   });
+
+  it('a planning build whose goal job vanished gets it back; one whose goal job failed for good fails', async () => {
+    const goals = h.scheduler.queues.get(GOALS_QUEUE);
+    const lost = await h.scheduler.submitGoal({ goal: 'a goal whose job is lost' });
+    await goals.remove(lost);
+    expect(await goals.getJob(lost)).toBeUndefined();
+    const given = await h.scheduler.submitGoal({ goal: 'a goal BullMQ gives up on' });
+    // Take the job as a worker would and fail it for good, as a stalled job past its limit ends.
+    const taker = new Worker(GOALS_QUEUE, null, { connection: h.redis.duplicate(), prefix: h.scheduler.keys.queuePrefix, autorun: false });
+    try {
+      let job = await taker.getNextJob('test-token');
+      while (job && job.id !== given) job = await taker.getNextJob('test-token');
+      expect(job?.id).toBe(given);
+      await job!.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), 'test-token');
+    } finally {
+      await taker.close();
+    }
+    await reconciler.reconcileOnce();
+    expect(await goals.getJob(lost)).toBeDefined();
+    expect((await h.scheduler.dag.getBuild(lost)).state).toBe('planning');
+    const failed = await h.scheduler.dag.getBuild(given);
+    expect(failed.state).toBe('failed');
+    expect(failed.failureCode).toBe('PLANNING_FAILED');
+    expect(failed.reason).toMatch(/planning failed for good: job stalled more than allowable limit/);
+  });
 });
+
