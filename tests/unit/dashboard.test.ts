@@ -7,6 +7,7 @@ import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/api.js
 import { buildPage, contentSecurityPolicy, escapeHtml, messagePage } from '../../orchestrator/http/pages.js';
 import type { TaskView } from '../../shared/dag.js';
 import type { TaskState } from '../../shared/build.js';
+import { taskView } from '../helpers/fixtures.js';
 
 describe('escapeHtml', () => {
   it('leaves no character that can open markup or close an attribute', () => {
@@ -79,19 +80,7 @@ describe('dagLayers', () => {
 });
 
 function task(over: Partial<TaskView> & { id: string; state: TaskState }): TaskView {
-  return {
-    spec: { id: over.id, role: 'backend', title: 't', description: 'd', dependsOn: [], acceptanceCriteria: [] },
-    role: 'backend',
-    deps: [],
-    dependents: [],
-    remaining: 0,
-    gen: 0,
-    attempts: 1,
-    depth: 0,
-    origin: 'plan',
-    replans: 0,
-    ...over,
-  };
+  return taskView(over.id, over);
 }
 
 describe('taskStatus', () => {
