@@ -73,7 +73,7 @@ export class AgentLoop {
     const { deps } = this;
     const state = await deps.states.load(task.buildId, task.taskId, task.gen);
     if (state.status === 'succeeded') return this.result(state, true);
-    await this.remember(task, (m) => setBlockedOn(startTask(m, { buildId: task.buildId, taskId: task.taskId, title: task.spec.title }), null));
+    void this.remember(task, (m) => setBlockedOn(startTask(m, { buildId: task.buildId, taskId: task.taskId, title: task.spec.title }), null));
 
     for (;;) {
       let it = state.iterations[state.iterations.length - 1];
@@ -114,19 +114,19 @@ export class AgentLoop {
       const obs = await deps.role.observe({ sandbox: deps.sandbox, signal: task.signal, config: deps.actionContext.config, task: task.spec, knowledge });
       it.observe = { facts: obs.facts, findings: obs.findings.slice(0, 20).map((f) => clip(f, 500)), ms: Date.now() - t0 };
       await this.checkpoint(task, state, 'observe');
-      await this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${task.taskId}: ${f}`), m));
+      void this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${task.taskId}: ${f}`), m));
     }
     if (!it.reason) {
       const res = await this.ask(task, 'reason', ReasonSchema, this.reasonBody(state, it));
       it.reason = { output: res.data, ms: res.ms, usage: res.usage };
       await this.checkpoint(task, state, 'reason');
-      await this.note(task, 'reason', res.data.conclusion);
+      void this.note(task, 'reason', res.data.conclusion);
     }
     if (!it.plan) {
       const res = await this.ask(task, 'plan', planSchemaFor(deps.role.actions), this.planBody(state, it));
       it.plan = { ...res.data, ms: res.ms, usage: res.usage };
       await this.checkpoint(task, state, 'plan');
-      await this.note(task, 'plan', res.data.steps.map((s) => s.action).join(', '));
+      void this.note(task, 'plan', res.data.steps.map((s) => s.action).join(', '));
     }
     if (!it.act?.done) await this.act(task, state, it);
     if (!it.validate) await this.validate(task, state, it);
@@ -204,7 +204,7 @@ export class AgentLoop {
       };
     }
     await this.checkpoint(task, state, 'validate');
-    await this.note(task, 'validate', it.validate.valid ? 'valid' : clip(it.validate.output, 300));
+    void this.note(task, 'validate', it.validate.valid ? 'valid' : clip(it.validate.output, 300));
   }
 
   /** Runs one success check in the sandbox: the verdict is code's, not the model's. */
@@ -358,7 +358,11 @@ export class AgentLoop {
     return this.remember(task, (m) => addReasoning(m, { buildId: task.buildId, taskId: task.taskId, phase, summary: clip(summary, 500) }));
   }
 
-  /** Memory is a convenience for people and later tasks; failing to write it never fails a task. */
+  /**
+   * Memory is a convenience for people and later tasks: failing to write it never fails a
+   * task, and the loop does not wait for notes made along the way (the store applies one
+   * agent's updates in order; each is a compare-and-set on whatever memory is current).
+   */
   private async remember(task: LoopTask, fn: Parameters<MemoryStore['update']>[2]): Promise<void> {
     try {
       await this.deps.memory.update(task.agentId, this.deps.role.role, fn);
