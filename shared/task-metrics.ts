@@ -35,18 +35,18 @@ export type TaskOutcome = z.infer<typeof TaskOutcomeSchema>;
 export type DurationBatch = ReadonlyMap<string, number>;
 
 export class TaskDurationMetrics {
-  private pending = new Map<string, number>();
+  /** Per `role:outcome`: a count per bucket (the last is +Inf), then the sum in ms. */
+  private pending = new Map<string, number[]>();
 
-  /** Records one attempt of `ms` milliseconds. */
+  /** Records one attempt of `ms` milliseconds. Counts in arrays: field names are made at flush. */
   observe(role: Role, outcome: TaskOutcome, ms: number): void {
     const value = Number.isFinite(ms) && ms > 0 ? ms : 0;
     const series = `${role}:${outcome}`;
-    for (const bound of TASK_DURATION_BUCKETS) {
-      if (value <= bound * 1_000) this.add(`${series}:le:${bound}`, 1);
-    }
-    this.add(`${series}:le:+Inf`, 1);
-    this.add(`${series}:sum_ms`, Math.round(value));
-    this.add(`${series}:count`, 1);
+    let counts = this.pending.get(series);
+    if (!counts) this.pending.set(series, (counts = new Array<number>(TASK_DURATION_BUCKETS.length + 2).fill(0)));
+    for (let i = 0; i < TASK_DURATION_BUCKETS.length; i++) if (value <= TASK_DURATION_BUCKETS[i]! * 1_000) counts[i]! += 1;
+    counts[TASK_DURATION_BUCKETS.length]! += 1;
+    counts[TASK_DURATION_BUCKETS.length + 1]! += Math.round(value);
   }
 
   get empty(): boolean {
@@ -59,19 +59,32 @@ export class TaskDurationMetrics {
    * `restore` should the MULTI fail.
    */
   flush(multi: ChainableCommander, keys: Keys): DurationBatch {
-    const batch = this.pending;
+    const batch = new Map<string, number>();
+    for (const [series, counts] of this.pending) {
+      TASK_DURATION_BUCKETS.forEach((bound, i) => batch.set(`${series}:le:${bound}`, counts[i]!));
+      batch.set(`${series}:le:+Inf`, counts[TASK_DURATION_BUCKETS.length]!);
+      batch.set(`${series}:count`, counts[TASK_DURATION_BUCKETS.length]!);
+      batch.set(`${series}:sum_ms`, counts[TASK_DURATION_BUCKETS.length + 1]!);
+    }
     this.pending = new Map();
-    for (const [field, n] of batch) multi.hincrby(keys.metricsDurations, field, n);
+    for (const [field, n] of batch) if (n !== 0) multi.hincrby(keys.metricsDurations, field, n);
     return batch;
   }
 
   /** Puts back counts whose flush did not reach Redis, so the next flush carries them. */
   restore(batch: DurationBatch): void {
-    for (const [field, n] of batch) this.add(field, n);
-  }
-
-  private add(field: string, n: number): void {
-    this.pending.set(field, (this.pending.get(field) ?? 0) + n);
+    const slot = (suffix: string) =>
+      suffix === 'le:+Inf' ? TASK_DURATION_BUCKETS.length : suffix === 'sum_ms' ? TASK_DURATION_BUCKETS.length + 1 : TASK_DURATION_BUCKETS.findIndex((b) => suffix === `le:${b}`);
+    for (const [field, n] of batch) {
+      const [role, outcome, ...rest] = field.split(':');
+      const suffix = rest.join(':');
+      if (suffix === 'count') continue;
+      const series = `${role}:${outcome}`;
+      let counts = this.pending.get(series);
+      if (!counts) this.pending.set(series, (counts = new Array<number>(TASK_DURATION_BUCKETS.length + 2).fill(0)));
+      const i = slot(suffix);
+      if (i >= 0) counts[i]! += n;
+    }
   }
 }
 

@@ -94,7 +94,9 @@ const PER_WORKER_LIMIT = Math.min(O.concurrency, O.llmInflight);
 /** Requests the workers may have in flight together: min(N×C, LLM_MAX_INFLIGHT×N). */
 const LIMIT = O.workers * PER_WORKER_LIMIT;
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// The project root, whether this runs from scripts/bench/ (tsx) or dist/scripts/bench/ (compiled).
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = HERE.includes('/dist/scripts/') ? fileURLToPath(new URL('../../../', import.meta.url)) : fileURLToPath(new URL('../../', import.meta.url));
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const logger = createLogger('warn');
 
