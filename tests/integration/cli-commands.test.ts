@@ -281,6 +281,20 @@ describe('doctor', () => {
     expect(unknownModel.stdout).toMatch(/^fail  LLM +model 'gpt-9' is not served by .* \(it serves: coder-7b, other\); set LLM_MODEL$/m);
   });
 
+  it('reports no orchestrator and an unusable workspace, each with a fix hint', async () => {
+    await h.redis.hdel(keys.agentsStatus, 'master-1');
+    const file = join(mkdtempSync(join(tmpdir(), 'codegod-ws-')), 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = await cli(['doctor', '--json'], { ...env, VLLM_API_URL: llm.url, LLM_MODEL: 'coder-7b', CODEGOD_WORKSPACE_ROOT: join(file, 'workspaces') });
+    expect(r.code).toBe(1);
+    const { checks } = JSON.parse(r.stdout) as { checks: Array<{ status: string; check: string; detail: string; fix?: string }> };
+    const by = Object.fromEntries(checks.map((c) => [c.check, c]));
+    expect(by['orchestrator']!.status).toBe('warn');
+    expect(JSON.stringify(by['orchestrator'])).toMatch(/codegod orchestrator/);
+    expect(by['workspace']!.status).toBe('fail');
+    expect(JSON.stringify(by['workspace'])).toMatch(/CODEGOD_WORKSPACE_ROOT/);
+  });
+
   it('flags stale agents in status', async () => {
     const old = Date.now() - 120_000;
     await h.redis.hset(
