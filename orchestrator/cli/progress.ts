@@ -191,14 +191,34 @@ export class ProgressView {
   }
 }
 
-/** `: 5 tasks — summary` from a `build.planned` event carrying the plan as JSON; undefined for anything else. */
-function describePlan(data: string | undefined): string | undefined {
+/**
+ * `: 5 tasks — summary — a, b → c → d` from a `build.planned` event carrying the plan as JSON:
+ * the tasks by dependency layer, so the plan is visible as it is made (`codegod status <build>`
+ * shows it whole). Undefined for anything else.
+ */
+export function describePlan(data: string | undefined): string | undefined {
   if (!data) return undefined;
   try {
-    const plan = z.object({ summary: z.string().optional(), tasks: z.array(z.unknown()) }).safeParse(JSON.parse(data));
+    const plan = z
+      .object({ summary: z.string().optional(), tasks: z.array(z.object({ id: z.string(), dependsOn: z.array(z.string()).default([]) })) })
+      .safeParse(JSON.parse(data));
     if (!plan.success) return undefined;
     const summary = plan.data.summary ? ` — ${clip(plan.data.summary, 120)}` : '';
-    return `: ${plural(plan.data.tasks.length, 'task')}${summary}`;
+    const deps = new Map(plan.data.tasks.map((t) => [t.id, t.dependsOn]));
+    const depth = new Map<string, number>();
+    const layerOf = (id: string, seen: Set<string> = new Set()): number => {
+      const known = depth.get(id);
+      if (known !== undefined) return known;
+      if (seen.has(id)) return 0;
+      seen.add(id);
+      const d = Math.max(-1, ...(deps.get(id) ?? []).filter((x) => deps.has(x)).map((x) => layerOf(x, seen))) + 1;
+      depth.set(id, d);
+      return d;
+    };
+    const layers: string[][] = [];
+    for (const t of plan.data.tasks) (layers[layerOf(t.id)] ??= []).push(t.id);
+    const dag = layers.map((l) => l.join(', ')).join(' → ');
+    return `: ${plural(plan.data.tasks.length, 'task')}${summary} — ${clip(dag, 300)}`;
   } catch {
     return undefined;
   }

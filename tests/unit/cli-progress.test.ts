@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BuildEvent } from '../../shared/events.js';
-import { emptyCounts, formatSnapshot, parseReport, ProgressView } from '../../orchestrator/cli/progress.js';
+import { emptyCounts, formatSnapshot, parseReport, ProgressView, describePlan } from '../../orchestrator/cli/progress.js';
 import { clip, formatAge, formatCount, formatDuration, plural, table } from '../../orchestrator/cli/format.js';
 import { Captured } from '../helpers/cli-io.js';
 
@@ -18,7 +18,7 @@ function run(view: ProgressView) {
   view.learnRoles(new Map([['ui', 'frontend']]));
   const first = view.apply([
     ev('build.submitted', 0),
-    ev('build.planned', 900, { data: JSON.stringify({ summary: 'an api and a ui', tasks: [{}, {}] }) }),
+    ev('build.planned', 900, { data: JSON.stringify({ summary: 'an api and a ui', tasks: [{ id: 'api' }, { id: 'ui', dependsOn: ['api'] }] }) }),
     ev('build.created', 1_000, { data: '2' }),
     ev('task.queued', 1_000, { task: 'api', role: 'backend' }),
     ev('task.started', 1_200, { task: 'api', role: 'backend', attempt: 1, worker: 'backend-1' }),
@@ -48,7 +48,7 @@ describe('ProgressView, plain output (not a terminal)', () => {
     expect(out.text).not.toContain('\r');
     const lines = out.lines;
     expect(lines[0]).toMatch(/^\s+0ms\s+build\s+submitted$/);
-    expect(lines[1]).toMatch(/planned: 2 tasks — an api and a ui$/);
+    expect(lines[1]).toMatch(/planned: 2 tasks — an api and a ui — api → ui$/);
     expect(lines[2]).toMatch(/^\s+1\.0s\s+build\s+running 2 tasks$/);
     expect(lines[3]).toMatch(/^\s+1\.0s\s+backend\s+api\s+queued$/);
     expect(lines[4]).toMatch(/^\s+1\.2s\s+backend\s+api\s+running \(attempt 1 on backend-1\)$/);
@@ -126,3 +126,14 @@ describe('formatting', () => {
     expect(parseReport(undefined)).toBeUndefined();
   });
 });
+
+describe('describePlan', () => {
+  it('shows the tasks by dependency layer', () => {
+    const t = (id: string, dependsOn: string[] = []) => ({ id, dependsOn });
+    const plan = { summary: 'todo app', tasks: [t('api'), t('ui'), t('container', ['api', 'ui']), t('test-api', ['api']), t('test-ui', ['ui']), t('release', ['test-api', 'test-ui', 'container'])] };
+    expect(describePlan(JSON.stringify(plan))).toBe(': 6 tasks — todo app — api, ui → container, test-api, test-ui → release');
+    expect(describePlan('not json')).toBeUndefined();
+    expect(describePlan(JSON.stringify({ tasks: [{ nope: 1 }] }))).toBeUndefined();
+  });
+});
+
