@@ -1,11 +1,10 @@
-import { constants, existsSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { execa } from 'execa';
 import { z } from 'zod';
 import type { AuditEntryInput, AuditSink } from './audit.js';
-import { checkCommand, checkEnvironment, shellScript } from './command-policy.js';
+import { commandHost } from './command-host.js';
+import { checkCommand, checkEnvironment } from './command-policy.js';
 import { ConfigSchema, type Config } from './config.js';
 import { CodegodError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -30,7 +29,6 @@ export const COLLAPSED_DIRS = new Set([
 ]);
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 const BUILD_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Longest command text kept in an audit entry. */
 const AUDIT_TEXT_CHARS = 4_096;
@@ -101,81 +99,6 @@ function commandEnv(
 
 // ---------------------------------------------------------------------------------------------
 // Output capture
-
-/** Keeps the first and last halves of a stream up to `cap` bytes, counting what falls between. */
-class HeadTail {
-  private readonly head: Buffer[] = [];
-  private headBytes = 0;
-  private readonly tail: Buffer[] = [];
-  private tailBytes = 0;
-  total = 0;
-
-  constructor(private readonly cap: number) {}
-
-  private get headCap(): number {
-    return Math.ceil(this.cap / 2);
-  }
-
-  private get tailCap(): number {
-    return this.cap - this.headCap;
-  }
-
-  push(chunk: Buffer): void {
-    this.total += chunk.length;
-    const room = this.headCap - this.headBytes;
-    if (room > 0) {
-      const part = chunk.subarray(0, room);
-      this.head.push(part);
-      this.headBytes += part.length;
-      chunk = chunk.subarray(part.length);
-    }
-    if (chunk.length === 0) return;
-    this.tail.push(chunk);
-    this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.length >= this.tailCap) {
-      this.tailBytes -= this.tail.shift()!.length;
-    }
-  }
-
-  get clipped(): boolean {
-    return this.total > this.cap;
-  }
-
-  text(): string {
-    const head = Buffer.concat(this.head);
-    const tail = Buffer.concat(this.tail);
-    if (!this.clipped) return Buffer.concat([head, tail]).toString('utf8');
-    const kept = tail.subarray(tail.length - this.tailCap);
-    const skipped = this.total - head.length - kept.length;
-    return `${head.toString('utf8')}\n…[clipped ${skipped} bytes]…\n${kept.toString('utf8')}`;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process groups
-
-/** Process groups of running commands → the run that owns them, so a stale kill never hits a reused id. */
-const liveGroups = new Map<number, symbol>();
-let exitHookInstalled = false;
-
-/** Sends a signal to a whole process group; false when the group no longer exists. */
-function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Commands are detached (their own group), so they would outlive a worker that exits: take them along. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const pgid of liveGroups.keys()) signalGroup(pgid, 'SIGKILL');
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -593,7 +516,22 @@ export class Sandbox {
     }
     if (dropped.length > 0) this.logger?.warn({ command: base.command, dropped }, 'secret variables withheld from command');
 
-    const { result, stdoutBytes, stderrBytes } = await this.spawn(opts, cwd, env, dropped);
+    const outcome = await commandHost.run(
+      {
+        command: opts.command,
+        args: opts.args,
+        shell: opts.shell,
+        cwd,
+        env,
+        input: opts.input,
+        timeoutMs: opts.timeoutMs ?? this.limits.commandTimeoutMs,
+        killGraceMs: this.limits.killGraceMs,
+        outputCapBytes: this.limits.outputCapBytes,
+      },
+      opts.signal,
+    );
+    const { stdoutBytes, stderrBytes } = outcome;
+    const result: RunResult = { ...outcome.result, droppedEnv: dropped };
     await this.audit({
       type: 'command',
       ...base,
@@ -610,111 +548,4 @@ export class Sandbox {
     return result;
   }
 
-  private async spawn(
-    opts: z.output<typeof RunOptionsSchema>,
-    cwd: string,
-    env: Record<string, string>,
-    droppedEnv: string[],
-  ): Promise<{ result: RunResult; stdoutBytes: number; stderrBytes: number }> {
-    const started = performance.now();
-    if (opts.signal?.aborted) {
-      const result: RunResult = {
-        exitCode: null,
-        signal: null,
-        stdout: '',
-        stderr: '',
-        timedOut: false,
-        cancelled: true,
-        durationMs: 0,
-        truncated: false,
-        droppedEnv,
-      };
-      return { result, stdoutBytes: 0, stderrBytes: 0 };
-    }
-
-    const subprocess = execa(opts.shell ? shellScript(opts.command, opts.args) : opts.command, opts.shell ? [] : opts.args, {
-      cwd,
-      env,
-      extendEnv: false,
-      shell: opts.shell ? SHELL : false,
-      detached: true,
-      cleanup: false,
-      reject: false,
-      buffer: false,
-      stripFinalNewline: false,
-      ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }),
-    });
-    const stdout = new HeadTail(this.limits.outputCapBytes);
-    const stderr = new HeadTail(this.limits.outputCapBytes);
-    subprocess.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    subprocess.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-
-    const pid = subprocess.pid;
-    const owner = Symbol('run');
-    let stopping = false;
-    let timedOut = false;
-    let cancelled = false;
-    const stopGroup = (): void => {
-      if (pid === undefined || stopping) return;
-      stopping = true;
-      if (!signalGroup(pid, 'SIGTERM')) return;
-      setTimeout(() => {
-        if (liveGroups.get(pid) !== owner) return;
-        signalGroup(pid, 'SIGKILL');
-        liveGroups.delete(pid);
-      }, this.limits.killGraceMs).unref();
-    };
-    if (pid !== undefined) {
-      installExitHook();
-      liveGroups.set(pid, owner);
-    }
-    subprocess.once('exit', stopGroup);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stopGroup();
-    }, opts.timeoutMs ?? this.limits.commandTimeoutMs);
-    const onAbort = (): void => {
-      cancelled = true;
-      stopGroup();
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    let result: Awaited<typeof subprocess>;
-    try {
-      result = await subprocess;
-    } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      // A member that ignored SIGTERM is left to the pending SIGKILL; otherwise the group is gone.
-      if (pid !== undefined && !signalGroup(pid, 0)) liveGroups.delete(pid);
-    }
-
-    let exitCode = result.exitCode ?? null;
-    let stderrText = stderr.text();
-    if (pid === undefined) {
-      // The program could not be started at all; answer the way a shell would.
-      const code = errnoCode(result);
-      exitCode = code === 'ENOENT' ? 127 : 126;
-      const why =
-        code === 'ENOENT' ? 'command not found'
-        : code === 'EACCES' ? 'permission denied'
-        : (result.shortMessage ?? 'cannot start').split('\n')[0];
-      stderrText += `${opts.command}: ${why}\n`;
-    }
-    return {
-      result: {
-        exitCode,
-        signal: result.signal ?? null,
-        stdout: stdout.text(),
-        stderr: stderrText,
-        timedOut,
-        cancelled,
-        durationMs: Math.round(performance.now() - started),
-        truncated: stdout.clipped || stderr.clipped,
-        droppedEnv,
-      },
-      stdoutBytes: stdout.total,
-      stderrBytes: stderr.total,
-    };
-  }
 }
