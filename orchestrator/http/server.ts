@@ -211,8 +211,9 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   server.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${displayHost(host)}:${port}`;
+  // A deliberate setting (a local run needs no token to watch), so it is information, not a warning.
   if (config.CODEGOD_API_TOKEN === undefined) {
-    logger.warn({ url }, 'dashboard is read-only: no CODEGOD_API_TOKEN, so the API refuses every mutating call');
+    logger.info({ url }, 'dashboard is read-only: no CODEGOD_API_TOKEN, so the API refuses every mutating call');
   }
   logger.info({ url }, 'dashboard and API listening');
 
