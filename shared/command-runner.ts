@@ -27,6 +27,7 @@ export interface SpawnRequest {
 }
 
 export interface CommandResult {
+  /** Null when the process was ended by a signal. */
   exitCode: number | null;
   signal: string | null;
   stdout: string;
@@ -34,6 +35,7 @@ export interface CommandResult {
   timedOut: boolean;
   cancelled: boolean;
   durationMs: number;
+  /** Whether stdout or stderr was clipped to the output cap. */
   truncated: boolean;
 }
 

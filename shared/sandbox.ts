@@ -4,6 +4,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import type { AuditEntryInput, AuditSink } from './audit.js';
 import { commandHost } from './command-host.js';
+import type { CommandResult } from './command-runner.js';
 import { checkCommand, checkEnvironment } from './command-policy.js';
 import { ConfigSchema, type Config } from './config.js';
 import { CodegodError } from './errors.js';
@@ -182,17 +183,7 @@ export const RunOptionsSchema = z.object({
 
 export type RunOptions = z.input<typeof RunOptionsSchema>;
 
-export interface RunResult {
-  /** Null when the process was ended by a signal. */
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  cancelled: boolean;
-  durationMs: number;
-  /** Whether stdout or stderr was clipped to the output cap. */
-  truncated: boolean;
+export interface RunResult extends CommandResult {
   /** Variables of `env` that were withheld because they name secrets. */
   droppedEnv: string[];
 }
