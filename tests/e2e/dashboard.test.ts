@@ -88,7 +88,8 @@ describe('the dashboard', () => {
     const buildId = new URL(page.url()).pathname.split('/').pop()!;
 
     await node('setup').and(page.locator('[data-state="running"]')).waitFor({ timeout: 20_000 });
-    expect(await fill('setup')).toBe(RUNNING_FILL);
+    // Live updates redraw the graph; a node read while being replaced has no computed style yet.
+    await expect.poll(() => fill('setup'), { timeout: 5_000 }).toBe(RUNNING_FILL);
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-running.png') });
     await expect.poll(() => node('verify').getAttribute('data-state')).toBe('pending');
@@ -102,7 +103,7 @@ describe('the dashboard', () => {
     expect(await node('fix-api').locator('text.fu-text').textContent()).toBe('follow-up');
 
     await node('setup').and(page.locator('[data-state="succeeded"]')).waitFor({ timeout: 15_000 });
-    expect(await fill('setup')).toBe(SUCCEEDED_FILL);
+    await expect.poll(() => fill('setup'), { timeout: 5_000 }).toBe(SUCCEEDED_FILL);
     await page.locator('#state .badge.st-succeeded').waitFor({ timeout: 30_000 });
     for (const id of ['setup', 'api', 'docs', 'fix-api', 'verify']) expect(await node(id).getAttribute('data-state'), id).toBe('succeeded');
     expect(await page.locator('svg.dag path.edge').count()).toBe(6);
