@@ -116,7 +116,7 @@ const script = (name: string, body: string) => new LuaScript(name, PRELUDE + bod
 /**
  * ARGV[4] build id, [5] goal, [6] max tasks, [7] summary, [8] JSON array of
  * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or the released roots as a
- * flat list id, role, gen, ...
+ * flat list id, role, gen, spec, ...
  */
 export const createBuildScript = script(
   'createBuild',
@@ -284,7 +284,7 @@ return out
 /**
  * ARGV[4] task id. Re-opens a failed task (next generation, so its new job id differs from
  * the failed one) and every skipped dependent whose dependencies can all still succeed,
- * re-opening the build if it had ended failed. Returns {'err', message} or {'ok', id, role, gen}.
+ * re-opening the build if it had ended failed. Returns {'err', message} or {'ok', id, role, gen, spec}.
  */
 export const retryTaskScript = script(
   'retryTask',
@@ -365,7 +365,7 @@ return out
  * graph at that version; any concurrent growth makes this answer 'conflict' so the caller
  * re-validates), [5] JSON array of new tasks {id, role, spec, deps[], depth, origin},
  * [6] JSON array of {id, deps[]}: existing pending tasks that must also wait on new tasks.
- * Returns {'err', message}, {'conflict'} or {'ok', id, role, gen, ...} (new tasks ready now).
+ * Returns {'err', message}, {'conflict'} or {'ok', id, role, gen, spec, ...} (new tasks ready now).
  */
 export const growBuildScript = script(
   'growBuild',
@@ -443,7 +443,7 @@ return out
  * Instead of failing a task for good, starts it over once under a revised spec (next
  * generation), in one step so the build never shows a failure it then takes back. Returns
  * {'no'} when the task is not open at that generation or has used its re-plans, else
- * {'ok', id, role, gen}.
+ * {'ok', id, role, gen, spec}.
  */
 export const replanTaskScript = script(
   'replanTask',
