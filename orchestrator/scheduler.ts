@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
-import { DagStore, newBuildId, type Completion, type GrowRequest } from '../shared/dag.js';
+import { DagStore, newBuildId, type Completion, type CompletionEntry, type GrowRequest, type TaskCompletion } from '../shared/dag.js';
+import { CompletionBatcher } from './completion-batcher.js';
 import { CodegodError, errorMessage } from '../shared/errors.js';
 import { createReport } from './report.js';
 import type { Keys } from '../shared/keys.js';
@@ -19,6 +20,9 @@ import { ControlMessageSchema, type ControlMessage } from '../shared/control.js'
 export class Scheduler {
   readonly dag: DagStore;
   readonly queues: TaskQueues;
+  private readonly completions = new CompletionBatcher((buildId: string, entries: Array<CompletionEntry & { beforeRelease?: (() => void) | undefined }>) =>
+    this.recordSuccesses(buildId, entries),
+  );
 
   constructor(
     private readonly redis: Redis,
@@ -64,31 +68,22 @@ export class Scheduler {
     return buildId;
   }
 
-  /** Records success, releases the dependents it made ready, and retires a finished build. */
-  async taskSucceeded(buildId: string, taskId: string, gen: number, result: unknown, beforeRelease?: () => void): Promise<Completion> {
-    const completion = await this.dag.completeTask(buildId, taskId, gen, result);
-    beforeRelease?.();
-    await this.queues.enqueue(buildId, completion.ready);
-    if (completion.finished) await this.retire(buildId);
-    return completion;
+  /**
+   * Records a task's success, enqueues the dependents it made ready and retires the build if
+   * it ended. Resolves once all that is done. Successes reported in the same turn of the
+   * event loop are recorded together (CompletionBatcher); `beforeRelease` runs between the
+   * record and the enqueue (a crash point for tests).
+   */
+  taskSucceeded(buildId: string, entry: CompletionEntry, beforeRelease?: () => void): Promise<TaskCompletion> {
+    return this.completions.add(buildId, { ...entry, beforeRelease });
   }
 
-  /** taskSucceeded for a task whose start was not recorded yet (see DagStore.finishTask). */
-  async taskFinished(
-    buildId: string,
-    taskId: string,
-    gen: number,
-    workerId: string,
-    startedAt: number,
-    result: unknown,
-    beforeRelease?: () => void,
-  ): Promise<{ kind: 'skip'; reason: string } | ({ kind: 'done' } & Completion)> {
-    const outcome = await this.dag.finishTask(buildId, taskId, gen, workerId, startedAt, result);
-    if (outcome.kind === 'skip') return outcome;
-    beforeRelease?.();
-    await this.queues.enqueue(buildId, outcome.ready);
-    if (outcome.finished) await this.retire(buildId);
-    return outcome;
+  private async recordSuccesses(buildId: string, entries: Array<CompletionEntry & { beforeRelease?: (() => void) | undefined }>): Promise<TaskCompletion[]> {
+    const batch = await this.dag.completeTasks(buildId, entries);
+    for (const e of entries) e.beforeRelease?.();
+    await this.queues.enqueue(buildId, batch.ready);
+    if (batch.finished) await this.retire(buildId);
+    return batch.outcomes;
   }
 
   async taskFailed(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {

@@ -64,50 +64,14 @@ local function release(id, out)
   out[#out + 1] = f[3]
 end
 
--- What starting and finishing a task needs from its record, in one read: gen, role, dependents.
-local function taskFields(id)
-  return redis.call('HMGET', prefix .. id, 'gen', 'role', 'dependents')
-end
-
--- Why task id at generation gen may not start now, or false when it may.
-local function cannotStart(id, gen, f)
-  local bstate = redis.call('HGET', buildKey, 'state')
-  local st = stateOf(id)
+-- Why a job of generation gen may not start its task (state st, generation current) in a
+-- build in state bstate, or false when it may.
+local function cannotStart(bstate, st, gen, current)
   if not bstate or not st then return 'missing' end
   if bstate ~= 'running' then return 'build-' .. bstate end
-  if f[1] ~= gen then return 'stale' end
+  if current ~= gen then return 'stale' end
   if st ~= 'queued' and st ~= 'running' then return st end
   return false
-end
-
--- Records the start of task id (a task found 'running' is a re-delivery after its worker
--- died). The state is left to the caller: 'running', or straight to 'succeeded'.
-local function begin(id, worker, at, role)
-  local key = prefix .. id
-  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-  redis.call('HSET', key, 'startedAt', at, 'worker', worker)
-  redis.call('XADD', eventsKey, 'MAXLEN', '~', maxlen, '*', 'at', at, 'type', 'task.started', 'task', id,
-    'role', role, 'attempt', attempt, 'worker', worker)
-  return attempt
-end
-
--- Records the success of task id and releases the dependents whose last dependency it was;
--- returns {1, finishedState, id, role, gen, spec, ...}.
-local function succeed(id, result, role, dependents)
-  local key = prefix .. id
-  setState(id, 'succeeded')
-  redis.call('HSET', key, 'finishedAt', now, 'result', result)
-  redis.call('HDEL', key, 'error')
-  redis.call('HINCRBY', buildKey, 'succeeded', 1)
-  local open = redis.call('HINCRBY', buildKey, 'open', -1)
-  emit('type', 'task.succeeded', 'task', id, 'role', role)
-  local out = {1, ''}
-  for _, d in ipairs(split(dependents)) do
-    local left = redis.call('HINCRBY', prefix .. d, 'remaining', -1)
-    if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
-  end
-  if open <= 0 then out[2] = finishIfDone() end
-  return out
 end
 `;
 
@@ -115,15 +79,15 @@ const script = (name: string, body: string) => new LuaScript(name, PRELUDE + bod
 
 /**
  * ARGV[4] build id, [5] goal, [6] max tasks, [7] summary, [8] JSON array of
- * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or the released roots as a
- * flat list id, role, gen, spec, ...
+ * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or 'ok'; the roots (tasks with
+ * no dependency) are queued by it, and the caller, which has them in hand, adds their jobs.
  */
 export const createBuildScript = script(
   'createBuild',
   `
 -- A submitted build (state planning) receives its plan here; any other existing build is refused.
 local current = redis.call('HGET', buildKey, 'state')
-if current and current ~= 'planning' then return {'exists'} end
+if current and current ~= 'planning' then return 'exists' end
 local tasks = cjson.decode(ARGV[8])
 local n = #tasks
 redis.call('HSETNX', buildKey, 'createdAt', now)
@@ -131,26 +95,20 @@ redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running',
   'total', n, 'open', n, 'succeeded', 0, 'failed', 0, 'skipped', 0, 'cancelled', 0,
   'maxTasks', ARGV[6], 'summary', ARGV[7], 'graphVersion', 0)
 emit('type', 'build.created', 'data', tostring(n))
--- Roots are released as they are written, from the values in hand (a 5,000-root build
--- would otherwise read every one of them back).
-local ready = {}
 for _, t in ipairs(tasks) do
   local key = prefix .. t.id
-  redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps,
-    'dependents', t.dependents, 'remaining', t.ndeps, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan')
   if t.ndeps == 0 then
+    redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps, 'dependents', t.dependents,
+      'remaining', 0, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan', 'queuedAt', now)
     setState(t.id, 'queued')
-    redis.call('HSET', key, 'queuedAt', now)
     emit('type', 'task.queued', 'task', t.id, 'role', t.role)
-    ready[#ready + 1] = t.id
-    ready[#ready + 1] = t.role
-    ready[#ready + 1] = '0'
-    ready[#ready + 1] = t.spec
   else
+    redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps, 'dependents', t.dependents,
+      'remaining', t.ndeps, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan')
     setState(t.id, 'pending')
   end
 end
-return ready
+return 'ok'
 `,
 );
 
@@ -162,46 +120,84 @@ return ready
 export const startTaskScript = script(
   'startTask',
   `
-local id, gen = ARGV[4], ARGV[5]
-local f = taskFields(id)
-local why = cannotStart(id, gen, f)
+local id, gen, worker = ARGV[4], ARGV[5], ARGV[6]
+local f = redis.call('HMGET', prefix .. id, 'gen', 'role')
+local why = cannotStart(redis.call('HGET', buildKey, 'state'), stateOf(id), gen, f[1])
 if why then return {why} end
+-- A task found 'running' is a re-delivery after its worker died: a new attempt.
 setState(id, 'running')
-local attempt = begin(id, ARGV[6], now, f[2])
-return {'run', redis.call('HGET', prefix .. id, 'spec'), attempt}
+local key = prefix .. id
+local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'startedAt', now, 'worker', worker)
+emit('type', 'task.started', 'task', id, 'role', f[2], 'attempt', attempt, 'worker', worker)
+return {'run', redis.call('HGET', key, 'spec'), attempt}
 `,
 );
 
 /**
- * ARGV[4] task id, [5] generation, [6] result JSON. Returns {applied(0|1), finishedState,
- * id, role, gen, spec, ...} listing the dependents this completion made ready.
+ * Records the success of several tasks of one build at once (the completions a worker
+ * collected in one turn of its event loop), releasing the dependents whose last dependency
+ * they were. ARGV[4...] holds five values per task: id, generation, worker id, started at
+ * (ms) and the result JSON. A task with a start time is a first delivery whose start was
+ * never recorded — it started and finished within one turn — so its start and success are
+ * recorded together, as one `task.succeeded` event carrying the start; with '' its start is
+ * recorded already. Build counters and dependents' counters are updated once per batch.
+ *
+ * Returns {finishedState, status per task..., id, role, gen, spec, ...released}: a status is
+ * 'ok', 'noop' (a recorded start whose task is no longer open at that generation: a
+ * duplicate delivery or a cancelled build) or, for an unrecorded start, why the task may not
+ * run (as startTask answers).
  */
-export const completeTaskScript = script(
-  'completeTask',
+export const completeTasksScript = script(
+  'completeTasks',
   `
-local id, gen = ARGV[4], ARGV[5]
-local st = stateOf(id)
-local f = taskFields(id)
-if (st ~= 'running' and st ~= 'queued') or f[1] ~= gen then return {0, ''} end
-return succeed(id, ARGV[6], f[2], f[3])
-`,
-);
-
-/**
- * Start and success of a task that finished before its start was recorded (a first
- * delivery whose executor returned within the same turn of the event loop), in one step.
- * ARGV[4] task id, [5] generation, [6] worker id, [7] started at (ms), [8] result JSON.
- * Returns {-1, reason} when the task may not run (as startTask), else completeTask's answer.
- */
-export const finishTaskScript = script(
-  'finishTask',
-  `
-local id, gen = ARGV[4], ARGV[5]
-local f = taskFields(id)
-local why = cannotStart(id, gen, f)
-if why then return {-1, why} end
-begin(id, ARGV[6], ARGV[7], f[2])
-return succeed(id, ARGV[8], f[2], f[3])
+local bstate = redis.call('HGET', buildKey, 'state')
+local out = {''}
+local decrements, order = {}, {}
+local done = 0
+for i = 4, #ARGV, 5 do
+  local id, gen, worker, startedAt, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key = prefix .. id
+  local f = redis.call('HMGET', key, 'gen', 'role', 'dependents', 'attempts')
+  local st = stateOf(id)
+  local why
+  if startedAt == '' then
+    if (st ~= 'running' and st ~= 'queued') or f[1] ~= gen then why = 'noop' end
+  else
+    why = cannotStart(bstate, st, gen, f[1])
+  end
+  if why then
+    out[#out + 1] = why
+  else
+    out[#out + 1] = 'ok'
+    done = done + 1
+    setState(id, 'succeeded')
+    if startedAt == '' then
+      redis.call('HSET', key, 'finishedAt', now, 'result', result)
+      emit('type', 'task.succeeded', 'task', id, 'role', f[2])
+    else
+      local attempt = (tonumber(f[4]) or 0) + 1
+      redis.call('HSET', key, 'attempts', attempt, 'startedAt', startedAt, 'worker', worker, 'finishedAt', now, 'result', result)
+      emit('type', 'task.succeeded', 'task', id, 'role', f[2], 'startedAt', startedAt, 'attempt', attempt, 'worker', worker)
+    end
+    for _, d in ipairs(split(f[3])) do
+      if not decrements[d] then
+        decrements[d] = 0
+        order[#order + 1] = d
+      end
+      decrements[d] = decrements[d] + 1
+    end
+  end
+end
+if done == 0 then return out end
+redis.call('HINCRBY', buildKey, 'succeeded', done)
+local open = redis.call('HINCRBY', buildKey, 'open', -done)
+for _, d in ipairs(order) do
+  local left = redis.call('HINCRBY', prefix .. d, 'remaining', -decrements[d])
+  if left <= 0 and stateOf(d) == 'pending' then release(d, out) end
+end
+if open <= 0 then out[1] = finishIfDone() end
+return out
 `,
 );
 

@@ -12,10 +12,9 @@ import {
 } from './build.js';
 import {
   cancelBuildScript,
-  completeTaskScript,
+  completeTasksScript,
   createBuildScript,
   failTaskScript,
-  finishTaskScript,
   growBuildScript,
   replanTaskScript,
   retryTaskScript,
@@ -48,6 +47,24 @@ export type StartOutcome = { kind: 'run'; spec: TaskSpec; attempt: number } | { 
 export interface Completion {
   /** false when the task was already terminal (a duplicate delivery or a cancelled build). */
   applied: boolean;
+  ready: ReadyTask[];
+  finished?: BuildState;
+}
+
+/** A task's success as a worker reports it; `startedAt` when its start was never recorded. */
+export interface CompletionEntry {
+  taskId: string;
+  gen: number;
+  workerId: string;
+  startedAt?: number;
+  result: unknown;
+}
+
+/** `skip`: an unrecorded start the task may not make (as startTask would answer). */
+export type TaskCompletion = { kind: 'done'; applied: boolean } | { kind: 'skip'; reason: string };
+
+export interface BatchCompletion {
+  outcomes: TaskCompletion[];
   ready: ReadyTask[];
   finished?: BuildState;
 }
@@ -107,9 +124,9 @@ export class DagStore {
     // The indexes are written first: a crash before the script leaves an id the reconciler
     // drops (no build hash), never a build nobody scans.
     await this.redis.multi().zadd(this.keys.builds, Date.now(), buildId).sadd(this.keys.activeBuilds, buildId).exec();
-    const res = (await this.run(createBuildScript, buildId, [buildId, input.goal, input.maxTasks, plan.summary, JSON.stringify(tasks)])) as unknown[];
-    if (res[0] === 'exists') throw new CodegodError('BUILD_STATE', `build ${buildId} already exists`);
-    return DagStore.readyList(res, 0);
+    const res = await this.run(createBuildScript, buildId, [buildId, input.goal, input.maxTasks, plan.summary, JSON.stringify(tasks)]);
+    if (res === 'exists') throw new CodegodError('BUILD_STATE', `build ${buildId} already exists`);
+    return tasks.filter((t) => t.ndeps === 0).map((t) => ({ taskId: t.id, role: t.role, gen: 0, spec: t.spec }));
   }
 
   async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
@@ -123,14 +140,28 @@ export class DagStore {
     return { kind: 'skip', reason: `corrupt: ${reason}` };
   }
 
-  async completeTask(buildId: string, taskId: string, gen: number, result: unknown): Promise<Completion> {
-    const res = (await this.run(completeTaskScript, buildId, [taskId, gen, JSON.stringify(result ?? null)])) as unknown[];
-    const finished = String(res[1] ?? '');
-    return {
-      applied: Number(res[0]) === 1,
-      ready: DagStore.readyList(res, 2),
-      ...(finished ? { finished: finished as BuildState } : {}),
-    };
+  /**
+   * Records the success of several tasks of one build in one script (see completeTasksScript):
+   * an entry with `startedAt` is a first delivery whose start was not recorded yet. Returns
+   * one outcome per entry, the tasks released, and the build's final state if it ended.
+   */
+  async completeTasks(buildId: string, entries: readonly CompletionEntry[]): Promise<BatchCompletion> {
+    const args: Array<string | number> = [];
+    for (const e of entries) args.push(e.taskId, e.gen, e.workerId, e.startedAt ?? '', JSON.stringify(e.result ?? null));
+    const res = (await this.run(completeTasksScript, buildId, args)) as unknown[];
+    const outcomes = entries.map((e, i): TaskCompletion => {
+      const status = String(res[i + 1]);
+      if (status === 'ok' || status === 'noop') return { kind: 'done', applied: status === 'ok' };
+      return { kind: 'skip', reason: status };
+    });
+    const finished = String(res[0] ?? '');
+    return { outcomes, ready: DagStore.readyList(res, entries.length + 1), ...(finished ? { finished: finished as BuildState } : {}) };
+  }
+
+  /** The success of one task whose start is recorded. */
+  async completeTask(buildId: string, taskId: string, gen: number, result: unknown, workerId = ''): Promise<Completion> {
+    const { outcomes, ready, finished } = await this.completeTasks(buildId, [{ taskId, gen, workerId, result }]);
+    return { applied: outcomes[0]?.kind === 'done' && outcomes[0].applied, ready, ...(finished ? { finished } : {}) };
   }
 
   async failTask(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
@@ -176,24 +207,6 @@ export class DagStore {
    * ('cancelled' for a user's cancel, 'failed' when codegod stops it). Returns the tasks that
    * had a job (queued or running).
    */
-  /**
-   * Start and success at once, for a first delivery whose executor finished before its
-   * start was recorded. `skip` when the task may not run (as startTask would have said).
-   */
-  async finishTask(
-    buildId: string,
-    taskId: string,
-    gen: number,
-    workerId: string,
-    startedAt: number,
-    result: unknown,
-  ): Promise<{ kind: 'skip'; reason: string } | ({ kind: 'done' } & Completion)> {
-    const res = (await this.run(finishTaskScript, buildId, [taskId, gen, workerId, startedAt, JSON.stringify(result ?? null)])) as unknown[];
-    if (Number(res[0]) === -1) return { kind: 'skip', reason: String(res[1]) };
-    const finished = String(res[1] ?? '');
-    return { kind: 'done', applied: Number(res[0]) === 1, ready: DagStore.readyList(res, 2), ...(finished ? { finished: finished as BuildState } : {}) };
-  }
-
   async cancelBuild(
     buildId: string,
     reason: string,

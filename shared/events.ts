@@ -35,6 +35,8 @@ export const BuildEventSchema = z.object({
   state: z.string().optional(),
   role: z.string().optional(),
   attempt: z.coerce.number().int().optional(),
+  /** On a `task.succeeded` that also records the task's start (it started and finished within one turn of its worker). */
+  startedAt: z.coerce.number().int().optional(),
   worker: z.string().optional(),
   reason: z.string().optional(),
   data: z.string().optional(),

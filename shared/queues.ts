@@ -93,7 +93,11 @@ export class TaskQueues {
   async enqueue(buildId: string, ready: readonly ReadyTask[], opts: { recovered?: boolean } = {}): Promise<void> {
     if (ready.length === 0) return;
     const byRole = new Map<Role, ReadyTask[]>();
-    for (const r of ready) byRole.set(r.role, [...(byRole.get(r.role) ?? []), r]);
+    for (const r of ready) {
+      const list = byRole.get(r.role);
+      if (list) list.push(r);
+      else byRole.set(r.role, [r]);
+    }
     await Promise.all(
       [...byRole].map(async ([role, tasks]) => {
         const queue = this.get(role);

@@ -94,7 +94,10 @@ export class RoleWorker {
   async start(): Promise<void> {
     const { config } = this;
     const keys = this.scheduler.keys;
-    this.worker = new Worker(this.role, (job, _token, signal) => this.process(job, signal), {
+    // The processor takes no third parameter: BullMQ then makes no AbortController per job.
+    // Its signal would abort only on Worker.cancelJob, which codegod never calls; cancels,
+    // timeouts and shutdown reach a task through its TaskStopper.
+    this.worker = new Worker(this.role, (job) => this.process(job), {
       connection: this.queueConnection,
       prefix: keys.queuePrefix,
       concurrency: config.WORKER_CONCURRENCY,
@@ -125,7 +128,7 @@ export class RoleWorker {
    * loop; a task that finishes before then records start and success in one step. Either way
    * the start check runs, and a "no" aborts the executor.
    */
-  private async process(job: Job, jobSignal: AbortSignal | undefined): Promise<TaskOutcome> {
+  private async process(job: Job): Promise<TaskOutcome> {
     const data = TaskJobDataSchema.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
     const { buildId, taskId, gen } = data.data;
@@ -157,8 +160,6 @@ export class RoleWorker {
       timedOut = true;
       stopper.stop(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
     }, this.config.CODEGOD_TASK_TIMEOUT_MS);
-    const onJobAbort = () => stopper.stop(jobSignal?.reason ?? 'worker is shutting down');
-    jobSignal?.addEventListener('abort', onJobAbort, { once: true });
     const startedAt = Date.now();
     const recordStart = (): Promise<StartOutcome> =>
       (started ??= dag.startTask(buildId, taskId, gen, this.agentId).then((outcome) => {
@@ -197,15 +198,14 @@ export class RoleWorker {
       }
       this.crash('before-complete');
       await this.hooks.beforeSuccess?.({ buildId, taskId, gen, result });
-      if (!started) {
-        clearImmediate(deferred);
-        const finished = await this.scheduler.taskFinished(buildId, taskId, gen, this.agentId, startedAt, result, () => this.crash('after-complete'));
-        if (finished.kind === 'skip') return skipped(finished.reason);
-      } else {
+      clearImmediate(deferred);
+      if (started) {
         const start = await started;
         if (start.kind === 'skip') return skipped(start.reason);
-        await this.scheduler.taskSucceeded(buildId, taskId, gen, result, () => this.crash('after-complete'));
       }
+      const entry = { taskId, gen, workerId: this.agentId, result, ...(started ? {} : { startedAt }) };
+      const outcome = await this.scheduler.taskSucceeded(buildId, entry, () => this.crash('after-complete'));
+      if (outcome.kind === 'skip') return skipped(outcome.reason);
       this.completed++;
       this.metric('succeeded');
       this.durations.observe(this.role, 'succeeded', Date.now() - startedAt);
@@ -213,7 +213,6 @@ export class RoleWorker {
       return { status: 'succeeded' };
     } finally {
       clearTimeout(timer);
-      jobSignal?.removeEventListener('abort', onJobAbort);
       this.active.delete(job.id!);
       this.setState();
     }

@@ -151,8 +151,11 @@ export class ProgressView {
           const on = e.worker ? ` on ${e.worker}` : '';
           return this.taskLine(e, `running (attempt ${e.attempt ?? 1}${on})`);
         }
-        case 'task.succeeded':
-          return this.taskLine(e, `succeeded${took()}`);
+        case 'task.succeeded': {
+          if (e.startedAt === undefined) return this.taskLine(e, `succeeded${took()}`);
+          const on = e.worker ? ` on ${e.worker}` : '';
+          return this.taskLine(e, `succeeded in ${formatDuration(e.at - e.startedAt)} (attempt ${e.attempt ?? 1}${on})`);
+        }
         case 'task.failed':
           return this.taskLine(e, `failed${took()}${reason}`);
         case 'task.skipped':

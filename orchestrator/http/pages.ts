@@ -452,7 +452,10 @@ function apply(ev) {
   switch (ev.type) {
     case 'task.queued': setState(ev.task, 'queued', { queuedAt: ev.at }); break;
     case 'task.started': setState(ev.task, 'running', { startedAt: ev.at, attempts: ev.attempt, worker: ev.worker, durationMs: null }); break;
-    case 'task.succeeded': setState(ev.task, 'succeeded', { finishedAt: ev.at }); break;
+    case 'task.succeeded':
+      // A task that started and finished within one turn of its worker has no task.started event: its start rides here.
+      setState(ev.task, 'succeeded', ev.startedAt ? { finishedAt: ev.at, startedAt: ev.startedAt, attempts: ev.attempt, worker: ev.worker } : { finishedAt: ev.at });
+      break;
     case 'task.failed': setState(ev.task, 'failed', { finishedAt: ev.at, error: ev.reason }); break;
     case 'task.skipped': setState(ev.task, 'skipped'); break;
     case 'task.cancelled': setState(ev.task, 'cancelled'); break;

@@ -6,8 +6,9 @@
  *   (c) makespan: a random layered DAG of sleep tasks with enough workers, against its critical path
  *
  * Options: --wide N (default 5000), --chain N (500), --concurrency C (50), --layers L (6),
- * --repeat R (3; the best of R runs is kept for each measurement), --json (last line is one
- * JSON object). Uses REDIS_URL when set, else starts a private redis-server.
+ * --repeat R (5; the best of R runs is kept for each measurement, CPU is averaged over them),
+ * --only wide,chain,makespan (which to run), --json (last line is one JSON object). Uses
+ * REDIS_URL when set, else starts a private redis-server.
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     layers: { type: 'string', default: '6' },
     repeat: { type: 'string', default: '5' },
+    only: { type: 'string', default: 'wide,chain,makespan' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -50,18 +52,52 @@ function taskPlan(tasks: Array<{ id: string; role?: string; description?: string
   );
 }
 
-/** Runs a plan through codegod with in-process workers; returns ms from submission to build end. */
-async function runCodegod(config: Config, scheduler: Scheduler, listen: Redis, plan: Plan): Promise<number> {
+/** CPU time so far of this process (every worker and queue of both sides runs here) and of Redis, in µs. */
+interface Cpu {
+  node: number;
+  redis: number;
+}
+
+async function cpuNow(redis: Redis): Promise<Cpu> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  const { user, system } = process.cpuUsage();
+  return { node: user + system, redis: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6 };
+}
+
+/** One measured run: wall time to the end, and the CPU it cost until its last write. */
+interface Run {
+  ms: number;
+  cpu: Cpu;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a plan through codegod with in-process workers: ms from submission to the build's
+ * end; its CPU is counted until the build's report is written, so the work of ending a
+ * build is charged to codegod too.
+ */
+async function runCodegod(scheduler: Scheduler, listen: Redis, plan: Plan): Promise<Run> {
+  const before = await cpuNow(listen);
   const t0 = performance.now();
   const buildId = await scheduler.createBuild({ goal: 'bench', plan, maxTasks: plan.tasks.length });
+  const key = scheduler.keys.build(buildId);
   // Polling the state every 2 ms costs the measured system nothing; following the event
   // stream would charge the bench's own parsing of every event to codegod.
+  let ms: number;
   for (;;) {
-    const state = await listen.hget(scheduler.keys.build(buildId), 'state');
-    if (state === 'succeeded') return performance.now() - t0;
+    const state = await listen.hget(key, 'state');
+    if (state === 'succeeded') {
+      ms = performance.now() - t0;
+      break;
+    }
     if (state !== 'running') throw new Error(`bench build ${buildId} ended ${state}`);
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
+  while (!(await listen.hexists(key, 'report'))) await sleep(2);
+  const after = await cpuNow(listen);
+  return { ms, cpu: { node: after.node - before.node, redis: after.redis - before.redis } };
 }
 
 /**
@@ -75,7 +111,7 @@ async function rawBullmq(
   concurrency: number,
   processor: (job: Job, queue: Queue, finish: () => void) => Promise<void>,
   seed: (queue: Queue) => Promise<void>,
-): Promise<number> {
+): Promise<Run> {
   const prefix = `${config.CODEGOD_PREFIX}:raw`;
   const conn = createRedis(config, 'service');
   const queue = new Queue(name, { connection: conn, prefix });
@@ -83,19 +119,21 @@ async function rawBullmq(
   const finished = new Promise<void>((r) => (finish = r));
   const worker = new Worker(name, async (job) => processor(job, queue, finish), { connection: createRedis(config, 'service'), prefix, concurrency });
   await worker.waitUntilReady();
+  const before = await cpuNow(conn);
   const t0 = performance.now();
   await seed(queue);
   await finished;
   const ms = performance.now() - t0;
+  const after = await cpuNow(conn);
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   conn.disconnect();
-  return ms;
+  return { ms, cpu: { node: after.node - before.node, redis: after.redis - before.redis } };
 }
 
 /** n jobs added in bulk; the fan-in job is added when the last of them completes, as codegod does. */
-function rawWide(config: Config, n: number, concurrency: number, round: number): Promise<number> {
+function rawWide(config: Config, n: number, concurrency: number, round: number): Promise<Run> {
   const opts = taskJobOptions(config);
   let done = 0;
   return rawBullmq(
@@ -115,7 +153,7 @@ function rawWide(config: Config, n: number, concurrency: number, round: number):
 }
 
 /** A chain where each job adds the next. */
-function rawChain(config: Config, n: number, round: number): Promise<number> {
+function rawChain(config: Config, n: number, round: number): Promise<Run> {
   const opts = taskJobOptions(config);
   return rawBullmq(
     config,
@@ -163,43 +201,83 @@ async function main(): Promise<void> {
   const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, logger);
   const workers = ROLES.map((role) => new RoleWorker({ config, role, executor: new ScriptedExecutor(), logger, agentId: `bench-${role}` }));
   for (const w of workers) await w.start();
-  const best = async (f: (round: number) => Promise<number>) => {
-    let min = Infinity;
-    for (let r = 0; r < REPEAT; r++) min = Math.min(min, await f(r));
-    return min;
-  };
+  const only = new Set(opts.only.split(','));
   // Baseline and codegod alternate round by round, so a change in the machine's load hits
-  // both sides alike; each keeps its best round.
-  const bestOfPairs = async (baseline: (round: number) => Promise<number>, ours: () => Promise<number>) => {
-    let [b, o] = [Infinity, Infinity];
+  // both sides alike. Each keeps its best round's time; CPU is summed over all rounds.
+  const pairs = async (baseline: (round: number) => Promise<Run>, ours: () => Promise<Run>) => {
+    const sides = [baseline, ours].map(() => ({ ms: Infinity, cpu: { node: 0, redis: 0 } }));
     for (let r = 0; r < REPEAT; r++) {
-      b = Math.min(b, await baseline(r));
-      o = Math.min(o, await ours());
+      for (const [i, run] of [(await baseline(r)), (await ours())].entries()) {
+        const side = sides[i]!;
+        side.ms = Math.min(side.ms, run.ms);
+        side.cpu.node += run.cpu.node / REPEAT;
+        side.cpu.redis += run.cpu.redis / REPEAT;
+      }
     }
-    return [b, o] as const;
+    return sides as [Run, Run];
   };
 
   say(`codegod bench:dag — redis ${url}, concurrency ${CONCURRENCY}, best of ${REPEAT}`);
   // Warm-up: JIT, Lua script cache, connections.
-  await runCodegod(config, scheduler, listen, taskPlan(Array.from({ length: 200 }, (_, i) => ({ id: `w${i}` }))));
+  await runCodegod(scheduler, listen, taskPlan(Array.from({ length: 200 }, (_, i) => ({ id: `w${i}` }))));
   await rawWide(config, 200, CONCURRENCY, 99);
 
-  const widePlan = taskPlan([...Array.from({ length: WIDE }, (_, i) => ({ id: `t${i}` })), { id: 'join', dependsOn: Array.from({ length: WIDE }, (_, i) => `t${i}`) }]);
-  const [rawWideMs, cgWideMs] = await bestOfPairs(
-    (r) => rawWide(config, WIDE, CONCURRENCY, r),
-    () => runCodegod(config, scheduler, listen, widePlan),
-  );
-  const rawWideTput = ((WIDE + 1) / rawWideMs) * 1000;
-  const cgWideTput = ((WIDE + 1) / cgWideMs) * 1000;
+  const result: Record<string, number> = { concurrency: CONCURRENCY };
+  const rows: Array<[string, string, string, string]> = [];
+  const perTask = (cpu: Cpu, n: number) => ({ node: Math.round(cpu.node / n), redis: Math.round(cpu.redis / n) });
+  const cpuRow = (label: string, base: Cpu, ours: Cpu, n: number) => {
+    const [b, o] = [perTask(base, n), perTask(ours, n)];
+    rows.push([`    CPU µs per ${label}: node / redis`, `${b.node} / ${b.redis}`, `${o.node} / ${o.redis}`, `${(o.node / b.node).toFixed(2)}× / ${(o.redis / b.redis).toFixed(2)}×`]);
+    return [b, o] as const;
+  };
 
-  const chainPlan = taskPlan(Array.from({ length: CHAIN }, (_, i) => ({ id: `c${i}`, dependsOn: i ? [`c${i - 1}`] : [] })));
-  const [rawChainMs, cgChainMs] = await bestOfPairs(
-    (r) => rawChain(config, CHAIN, r),
-    () => runCodegod(config, scheduler, listen, chainPlan),
-  );
+  if (only.has('wide')) {
+    const widePlan = taskPlan([...Array.from({ length: WIDE }, (_, i) => ({ id: `t${i}` })), { id: 'join', dependsOn: Array.from({ length: WIDE }, (_, i) => `t${i}`) }]);
+    const [raw, ours] = await pairs(
+      (r) => rawWide(config, WIDE, CONCURRENCY, r),
+      () => runCodegod(scheduler, listen, widePlan),
+    );
+    const rawTput = ((WIDE + 1) / raw.ms) * 1000;
+    const ourTput = ((WIDE + 1) / ours.ms) * 1000;
+    Object.assign(result, {
+      wideTasks: WIDE + 1,
+      rawWideJobsPerSec: Math.round(rawTput),
+      codegodWideTasksPerSec: Math.round(ourTput),
+      wideThroughputRatio: Number((ourTput / rawTput).toFixed(3)),
+    });
+    rows.push(['(a) wide DAG throughput', `${result.rawWideJobsPerSec} jobs/s`, `${result.codegodWideTasksPerSec} tasks/s`, `${result.wideThroughputRatio}× (target ≥ 0.8)`]);
+    const [b, o] = cpuRow('task', raw.cpu, ours.cpu, WIDE + 1);
+    Object.assign(result, { rawWideNodeCpuUsPerJob: b.node, rawWideRedisCpuUsPerJob: b.redis, codegodWideNodeCpuUsPerTask: o.node, codegodWideRedisCpuUsPerTask: o.redis });
+  }
 
-  const { plan: layered, criticalMs } = layeredDag(LAYERS, 12, 42);
-  const makespanMs = await best(() => runCodegod(config, scheduler, listen, layered));
+  if (only.has('chain')) {
+    const chainPlan = taskPlan(Array.from({ length: CHAIN }, (_, i) => ({ id: `c${i}`, dependsOn: i ? [`c${i - 1}`] : [] })));
+    const [raw, ours] = await pairs(
+      (r) => rawChain(config, CHAIN, r),
+      () => runCodegod(scheduler, listen, chainPlan),
+    );
+    Object.assign(result, {
+      chainHops: CHAIN,
+      rawChainMsPerHop: Number((raw.ms / CHAIN).toFixed(3)),
+      codegodChainMsPerHop: Number((ours.ms / CHAIN).toFixed(3)),
+      chainAddedMsPerHop: Number(((ours.ms - raw.ms) / CHAIN).toFixed(3)),
+    });
+    rows.push(['(b) chain, ms per hop', `${result.rawChainMsPerHop}`, `${result.codegodChainMsPerHop}`, `+${result.chainAddedMsPerHop} ms (target ≤ 1)`]);
+    cpuRow('hop', raw.cpu, ours.cpu, CHAIN);
+  }
+
+  if (only.has('makespan')) {
+    const { plan: layered, criticalMs } = layeredDag(LAYERS, 12, 42);
+    let makespanMs = Infinity;
+    for (let r = 0; r < REPEAT; r++) makespanMs = Math.min(makespanMs, (await runCodegod(scheduler, listen, layered)).ms);
+    Object.assign(result, {
+      layeredTasks: layered.tasks.length,
+      criticalPathMs: criticalMs,
+      makespanMs: Math.round(makespanMs),
+      makespanOverCriticalPath: Number((makespanMs / criticalMs).toFixed(3)),
+    });
+    rows.push(['(c) makespan / critical path', `${criticalMs} ms`, `${result.makespanMs} ms`, `${result.makespanOverCriticalPath}× (target ≤ 1.05)`]);
+  }
 
   for (const w of workers) await w.close();
   await scheduler.close();
@@ -207,27 +285,7 @@ async function main(): Promise<void> {
   listen.disconnect();
   await server?.stop();
 
-  const result = {
-    wideTasks: WIDE + 1,
-    concurrency: CONCURRENCY,
-    rawWideJobsPerSec: Math.round(rawWideTput),
-    codegodWideTasksPerSec: Math.round(cgWideTput),
-    wideThroughputRatio: Number((cgWideTput / rawWideTput).toFixed(3)),
-    chainHops: CHAIN,
-    rawChainMsPerHop: Number((rawChainMs / CHAIN).toFixed(3)),
-    codegodChainMsPerHop: Number((cgChainMs / CHAIN).toFixed(3)),
-    chainAddedMsPerHop: Number(((cgChainMs - rawChainMs) / CHAIN).toFixed(3)),
-    layeredTasks: layered.tasks.length,
-    criticalPathMs: criticalMs,
-    makespanMs: Math.round(makespanMs),
-    makespanOverCriticalPath: Number((makespanMs / criticalMs).toFixed(3)),
-  };
-  const rows: Array<[string, string, string, string]> = [
-    ['(a) wide DAG throughput', `${result.rawWideJobsPerSec} jobs/s`, `${result.codegodWideTasksPerSec} tasks/s`, `${result.wideThroughputRatio}× (target ≥ 0.8)`],
-    ['(b) chain, ms per hop', `${result.rawChainMsPerHop}`, `${result.codegodChainMsPerHop}`, `+${result.chainAddedMsPerHop} ms (target ≤ 1)`],
-    ['(c) makespan / critical path', `${criticalMs} ms`, `${result.makespanMs} ms`, `${result.makespanOverCriticalPath}× (target ≤ 1.05)`],
-  ];
-  const widths = [30, 16, 16, 26];
+  const widths = [34, 16, 16, 26];
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
   process.stdout.write(`${line(['measure', 'baseline', 'codegod', 'ratio'])}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
