@@ -77,7 +77,8 @@ export const TaskRecordSchema = z.object({
   role: RoleSchema,
   deps: csv,
   dependents: csv,
-  remaining: z.coerce.number().int(),
+  /** Dependencies not yet succeeded; absent on a task created with none. */
+  remaining: z.coerce.number().int().default(0),
   gen: count,
   attempts: count.default(0),
   depth: count.default(0),

@@ -79,8 +79,14 @@ const script = (name: string, body: string) => new LuaScript(name, PRELUDE + bod
 
 /**
  * ARGV[4] build id, [5] goal, [6] max tasks, [7] summary, [8] JSON array of
- * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or 'ok'; the roots (tasks with
- * no dependency) are queued by it, and the caller, which has them in hand, adds their jobs.
+ * {id, role, spec, deps, dependents, ndeps}. Returns 'exists' or 'ok'. The roots (tasks with
+ * no dependency) are queued by it; the caller, which has them in hand, adds their jobs.
+ *
+ * Creation is the largest part of a wide build's Redis time, so it writes the least it can:
+ * a record holds only what differs from a fresh task's defaults (no dependencies, attempts,
+ * depth and origin are read as defaults; see TaskRecordSchema), the states go in a few bulk
+ * HSETs, and `build.created` stands for the queueing of every root (its data is the task
+ * count) instead of one `task.queued` event per root.
  */
 export const createBuildScript = script(
   'createBuild',
@@ -95,17 +101,30 @@ redis.call('HSET', buildKey, 'id', ARGV[4], 'goal', ARGV[5], 'state', 'running',
   'total', n, 'open', n, 'succeeded', 0, 'failed', 0, 'skipped', 0, 'cancelled', 0,
   'maxTasks', ARGV[6], 'summary', ARGV[7], 'graphVersion', 0)
 emit('type', 'build.created', 'data', tostring(n))
-for _, t in ipairs(tasks) do
-  local key = prefix .. t.id
+local states = {}
+for i, t in ipairs(tasks) do
+  local fields = {'spec', t.spec, 'role', t.role, 'gen', 0}
   if t.ndeps == 0 then
-    redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps, 'dependents', t.dependents,
-      'remaining', 0, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan', 'queuedAt', now)
-    setState(t.id, 'queued')
-    emit('type', 'task.queued', 'task', t.id, 'role', t.role)
-  else
-    redis.call('HSET', key, 'spec', t.spec, 'role', t.role, 'deps', t.deps, 'dependents', t.dependents,
-      'remaining', t.ndeps, 'gen', 0, 'attempts', 0, 'depth', 0, 'origin', 'plan')
-    setState(t.id, 'pending')
+    fields[#fields + 1] = 'queuedAt'
+    fields[#fields + 1] = now
+  end
+  if t.deps ~= '' then
+    fields[#fields + 1] = 'deps'
+    fields[#fields + 1] = t.deps
+    fields[#fields + 1] = 'remaining'
+    fields[#fields + 1] = t.ndeps
+  end
+  if t.dependents ~= '' then
+    fields[#fields + 1] = 'dependents'
+    fields[#fields + 1] = t.dependents
+  end
+  redis.call('HSET', prefix .. t.id, unpack(fields))
+  states[#states + 1] = t.id
+  states[#states + 1] = t.ndeps == 0 and 'queued' or 'pending'
+  -- unpack() is bounded by Lua's C stack: flush the states every 500 tasks.
+  if #states >= 1000 or i == n then
+    redis.call('HSET', statesKey, unpack(states))
+    states = {}
   end
 end
 return 'ok'
@@ -153,13 +172,19 @@ export const completeTasksScript = script(
   `
 local bstate = redis.call('HGET', buildKey, 'state')
 local out = {''}
-local decrements, order = {}, {}
+local decrements, order, succeeded = {}, {}, {}
+local ids = {}
+for i = 4, #ARGV, 5 do ids[#ids + 1] = ARGV[i] end
+local states = redis.call('HMGET', statesKey, unpack(ids))
 local done = 0
-for i = 4, #ARGV, 5 do
-  local id, gen, worker, startedAt, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+for n, id in ipairs(ids) do
+  local i = 4 + (n - 1) * 5
+  local gen, worker, startedAt, result = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   local f = redis.call('HMGET', key, 'gen', 'role', 'dependents', 'attempts')
-  local st = stateOf(id)
+  local st = states[n]
+  -- The same task twice in one batch (a duplicate delivery): only the first may succeed.
+  if succeeded[id] then st = 'succeeded' end
   local why
   if startedAt == '' then
     if (st ~= 'running' and st ~= 'queued') or f[1] ~= gen then why = 'noop' end
@@ -171,7 +196,7 @@ for i = 4, #ARGV, 5 do
   else
     out[#out + 1] = 'ok'
     done = done + 1
-    setState(id, 'succeeded')
+    succeeded[id] = true
     if startedAt == '' then
       redis.call('HSET', key, 'finishedAt', now, 'result', result)
       emit('type', 'task.succeeded', 'task', id, 'role', f[2])
@@ -190,6 +215,12 @@ for i = 4, #ARGV, 5 do
   end
 end
 if done == 0 then return out end
+local set = {}
+for id in pairs(succeeded) do
+  set[#set + 1] = id
+  set[#set + 1] = 'succeeded'
+end
+redis.call('HSET', statesKey, unpack(set))
 redis.call('HINCRBY', buildKey, 'succeeded', done)
 local open = redis.call('HINCRBY', buildKey, 'open', -done)
 for _, d in ipairs(order) do
