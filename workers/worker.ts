@@ -44,6 +44,10 @@ export interface RoleWorkerOptions {
   hooks?: (scheduler: Scheduler, redis: Redis) => CompletionHooks;
 }
 
+/** Counters of `P:metrics:tasks`, each kept in total and per role. */
+const TASK_COUNTERS = ['started', 'succeeded', 'failed', 'retried'] as const;
+type TaskCounter = (typeof TASK_COUNTERS)[number];
+
 export type TaskOutcome = { status: 'succeeded' } | { status: 'skipped'; reason: string };
 
 /**
@@ -64,6 +68,8 @@ export class RoleWorker {
   private readonly scheduler: Scheduler;
   private readonly active = new Map<string, ActiveTask>();
   private readonly pendingMetrics = new Map<string, number>();
+  /** `<role>:<counter>` field names, made once rather than per task. */
+  private readonly roleCounterFields: Record<TaskCounter, string>;
   private readonly durations = new TaskDurationMetrics();
   private readonly crash: (point: string) => void;
   private readonly hooks: CompletionHooks;
@@ -88,6 +94,7 @@ export class RoleWorker {
     }
     this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
     this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+    this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${opts.role}:${c}`])) as Record<TaskCounter, string>;
     this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
   }
 
@@ -263,8 +270,10 @@ export class RoleWorker {
   }
 
   /** Counted in memory and flushed with each heartbeat: no Redis round trip per task. */
-  private metric(name: string): void {
-    for (const field of [name, `${this.role}:${name}`]) this.pendingMetrics.set(field, (this.pendingMetrics.get(field) ?? 0) + 1);
+  private metric(name: TaskCounter): void {
+    this.pendingMetrics.set(name, (this.pendingMetrics.get(name) ?? 0) + 1);
+    const perRole = this.roleCounterFields[name];
+    this.pendingMetrics.set(perRole, (this.pendingMetrics.get(perRole) ?? 0) + 1);
   }
 
   private async flushMetrics(): Promise<void> {

@@ -57,6 +57,17 @@ describe('ProgressView, plain output (not a terminal)', () => {
     expect(lines[6]).toMatch(/^\s+2\.7s\s+frontend\s+ui\s+skipped: dependency api failed$/);
   });
 
+  it('shows a task that started and finished within one turn of its worker as one line with its start', () => {
+    const out = new Captured(false);
+    const view = new ProgressView(out, false);
+    view.begin({ createdAt: T0 });
+    view.apply([
+      ev('build.created', 1_000, { data: '1' }),
+      ev('task.succeeded', 1_250, { task: 'lint', role: 'devops', startedAt: T0 + 1_010, attempt: 1, worker: 'devops-2' }),
+    ]);
+    expect(out.lines[1]).toMatch(/^\s+1\.3s\s+devops\s+lint\s+succeeded in 240ms \(attempt 1 on devops-2\)$/);
+  });
+
   it('prints a summary line at milestones only, once per change of the counts', () => {
     const out = new Captured(false);
     const view = new ProgressView(out, false);
