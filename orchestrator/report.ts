@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { readAudit } from '../shared/audit.js';
-import type { DagStore, TaskView } from '../shared/dag.js';
+import type { DagStore } from '../shared/dag.js';
+import { count, csv, parseRecord } from '../shared/build.js';
 import type { Keys } from '../shared/keys.js';
 
 /**
@@ -35,12 +36,80 @@ export const BuildReportSchema = z.object({
 });
 export type BuildReport = z.infer<typeof BuildReportSchema>;
 
-function duration(t: TaskView): number | null {
+/** What the report needs of a task: a small part of its record, read in one pipelined round trip. */
+interface ReportTask {
+  id: string;
+  role: string;
+  title: string;
+  state: string;
+  deps: string[];
+  attempts: number;
+  startedAt?: number | undefined;
+  finishedAt?: number | undefined;
+  origin: string;
+  tokens: number;
+}
+
+const REPORT_FIELDS = ['role', 'spec', 'deps', 'attempts', 'startedAt', 'finishedAt', 'origin', 'promptTokens', 'completionTokens'] as const;
+const ReportFieldsSchema = z.object({
+  role: z.string(),
+  // The title is all the report shows of the spec: it is not validated whole here (the
+  // worker does that before running the task), only read.
+  spec: z.string().transform((raw, ctx) => {
+    try {
+      const title = (JSON.parse(raw) as { title?: unknown }).title;
+      if (typeof title === 'string') return title;
+    } catch {
+      // not JSON: the issue below says so
+    }
+    ctx.addIssue({ code: 'custom', message: 'spec has no title' });
+    return z.NEVER;
+  }),
+  deps: csv,
+  attempts: count.default(0),
+  startedAt: count.optional(),
+  finishedAt: count.optional(),
+  origin: z.string().default('plan'),
+  promptTokens: count.default(0),
+  completionTokens: count.default(0),
+});
+
+async function reportTasks(redis: Redis, keys: Keys, dag: DagStore, buildId: string): Promise<ReportTask[]> {
+  const states = await dag.getTaskStates(buildId);
+  const ids = [...states.keys()];
+  const pipe = redis.pipeline();
+  for (const id of ids) pipe.hmget(keys.task(buildId, id), ...REPORT_FIELDS);
+  const rows = (await pipe.exec()) ?? [];
+  return ids.map((id, i) => {
+    const values = (rows[i]?.[1] ?? []) as Array<string | null>;
+    const raw: Record<string, string> = {};
+    REPORT_FIELDS.forEach((f, j) => {
+      if (values[j] !== null && values[j] !== undefined) raw[f] = values[j];
+    });
+    const r = parseRecord(ReportFieldsSchema, raw, keys.task(buildId, id));
+    return {
+      id,
+      role: r.role,
+      title: r.spec,
+      state: states.get(id)!,
+      deps: r.deps,
+      attempts: r.attempts,
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      origin: r.origin,
+      tokens: r.promptTokens + r.completionTokens,
+    };
+  });
+}
+
+type Timed = Pick<ReportTask, 'id' | 'deps' | 'startedAt' | 'finishedAt'>;
+
+function duration(t: Timed): number | null {
   return t.startedAt !== undefined && t.finishedAt !== undefined ? Math.max(0, t.finishedAt - t.startedAt) : null;
 }
 
 /** Longest dependency chain by task duration (tasks that did not run count zero). */
-export function criticalPath(tasks: readonly TaskView[]): number {
+export function criticalPath(tasks: readonly Timed[]): number {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const memo = new Map<string, number>();
   const visit = (id: string, depth: number): number => {
@@ -48,18 +117,15 @@ export function criticalPath(tasks: readonly TaskView[]): number {
     if (known !== undefined) return known;
     const t = byId.get(id);
     if (!t || depth > tasks.length) return 0;
-    const value = (duration(t) ?? 0) + Math.max(0, ...t.deps.map((d) => visit(d, depth + 1)));
+    let longest = 0;
+    for (const d of t.deps) longest = Math.max(longest, visit(d, depth + 1));
+    const value = (duration(t) ?? 0) + longest;
     memo.set(id, value);
     return value;
   };
-  return Math.max(0, ...tasks.map((t) => visit(t.id, 0)));
-}
-
-async function taskTokens(redis: Redis, keys: Keys, buildId: string, ids: string[]): Promise<Map<string, number>> {
-  const pipe = redis.pipeline();
-  for (const id of ids) pipe.hmget(keys.task(buildId, id), 'promptTokens', 'completionTokens');
-  const rows = (await pipe.exec()) ?? [];
-  return new Map(ids.map((id, i) => [id, ((rows[i]?.[1] ?? []) as Array<string | null>).reduce((sum, v) => sum + Number(v ?? 0), 0)]));
+  let longest = 0;
+  for (const t of tasks) longest = Math.max(longest, visit(t.id, 0));
+  return longest;
 }
 
 async function writtenFiles(redis: Redis, keys: Keys, buildId: string): Promise<string[]> {
@@ -75,8 +141,7 @@ async function writtenFiles(redis: Redis, keys: Keys, buildId: string): Promise<
 }
 
 export async function createReport(redis: Redis, keys: Keys, dag: DagStore, buildId: string): Promise<BuildReport> {
-  const [build, tasks] = await Promise.all([dag.getBuild(buildId), dag.getTasks(buildId)]);
-  const tokens = await taskTokens(redis, keys, buildId, tasks.map((t) => t.id));
+  const [build, tasks] = await Promise.all([dag.getBuild(buildId), reportTasks(redis, keys, dag, buildId)]);
   return {
     buildId,
     goal: build.goal,
@@ -89,11 +154,11 @@ export async function createReport(redis: Redis, keys: Keys, dag: DagStore, buil
     tasks: tasks.map((t) => ({
       id: t.id,
       role: t.role,
-      title: t.spec.title,
+      title: t.title,
       state: t.state,
       attempts: t.attempts,
       durationMs: duration(t),
-      tokens: tokens.get(t.id) ?? 0,
+      tokens: t.tokens,
       origin: t.origin,
     })),
     files: await writtenFiles(redis, keys, buildId),

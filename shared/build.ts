@@ -23,9 +23,10 @@ export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['succeeded'
 export const BUILD_ID_PATTERN = /^b-[a-z0-9]{4,16}-[a-z0-9]{4,12}$/;
 export const BuildIdSchema = z.string().regex(BUILD_ID_PATTERN, 'not a build id');
 
-const count = z.coerce.number().int().min(0);
+/** Field codecs shared by every reader of these hashes. */
+export const count = z.coerce.number().int().min(0);
 const optionalMs = z.coerce.number().int().min(0).optional();
-const csv = z
+export const csv = z
   .string()
   .default('')
   .transform((s) => (s ? s.split(',') : []));
