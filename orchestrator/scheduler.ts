@@ -11,6 +11,9 @@ import { GOALS_QUEUE, TaskQueues, taskJobId, type ReadyTask } from '../shared/qu
 import { validateGoal } from '../shared/goal.js';
 import { ControlMessageSchema, type ControlMessage } from '../shared/control.js';
 
+/** A success waiting for its batch, with the caller's hook to run between record and release. */
+type PendingSuccess = CompletionEntry & { beforeRelease?: (() => void) | undefined };
+
 /**
  * Turns DAG transitions into BullMQ jobs. Every transition is one Lua script (shared/dag.ts);
  * the jobs it releases are added right after with deterministic ids. A crash between the two
@@ -20,9 +23,7 @@ import { ControlMessageSchema, type ControlMessage } from '../shared/control.js'
 export class Scheduler {
   readonly dag: DagStore;
   readonly queues: TaskQueues;
-  private readonly completions = new CompletionBatcher((buildId: string, entries: Array<CompletionEntry & { beforeRelease?: (() => void) | undefined }>) =>
-    this.recordSuccesses(buildId, entries),
-  );
+  private readonly completions = new CompletionBatcher((buildId: string, entries: PendingSuccess[]) => this.recordSuccesses(buildId, entries));
 
   constructor(
     private readonly redis: Redis,
@@ -78,7 +79,7 @@ export class Scheduler {
     return this.completions.add(buildId, { ...entry, beforeRelease });
   }
 
-  private async recordSuccesses(buildId: string, entries: Array<CompletionEntry & { beforeRelease?: (() => void) | undefined }>): Promise<TaskCompletion[]> {
+  private async recordSuccesses(buildId: string, entries: PendingSuccess[]): Promise<TaskCompletion[]> {
     const batch = await this.dag.completeTasks(buildId, entries);
     for (const e of entries) e.beforeRelease?.();
     await this.queues.enqueue(buildId, batch.ready);

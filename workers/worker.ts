@@ -102,8 +102,9 @@ export class RoleWorker {
     const { config } = this;
     const keys = this.scheduler.keys;
     // The processor takes no third parameter: BullMQ then makes no AbortController per job.
-    // Its signal would abort only on Worker.cancelJob, which codegod never calls; cancels,
-    // timeouts and shutdown reach a task through its TaskStopper.
+    // Its signal would abort only on Worker.cancelJob, which codegod never calls: cancels and
+    // timeouts reach a task through its TaskStopper, whose signal the executor gets, and a
+    // graceful shutdown lets running tasks finish.
     this.worker = new Worker(this.role, (job) => this.process(job), {
       connection: this.queueConnection,
       prefix: keys.queuePrefix,
