@@ -12,7 +12,7 @@ import { validateGoal } from '../shared/goal.js';
 import { ControlMessageSchema, type ControlMessage } from '../shared/control.js';
 
 /** A success waiting for its batch, with the caller's hook to run between record and release. */
-type PendingSuccess = CompletionEntry & { beforeRelease?: (() => void) | undefined };
+export type PendingSuccess = CompletionEntry & { beforeRelease?: () => void };
 
 /**
  * Turns DAG transitions into BullMQ jobs. Every transition is one Lua script (shared/dag.ts);
@@ -72,11 +72,11 @@ export class Scheduler {
   /**
    * Records a task's success, enqueues the dependents it made ready and retires the build if
    * it ended. Resolves once all that is done. Successes reported in the same turn of the
-   * event loop are recorded together (CompletionBatcher); `beforeRelease` runs between the
-   * record and the enqueue (a crash point for tests).
+   * event loop are recorded together (CompletionBatcher); the entry's `beforeRelease` runs
+   * between the record and the enqueue (a crash point for tests).
    */
-  taskSucceeded(buildId: string, entry: CompletionEntry, beforeRelease?: () => void): Promise<TaskCompletion> {
-    return this.completions.add(buildId, { ...entry, beforeRelease });
+  taskSucceeded(buildId: string, entry: PendingSuccess): Promise<TaskCompletion> {
+    return this.completions.add(buildId, entry);
   }
 
   private async recordSuccesses(buildId: string, entries: PendingSuccess[]): Promise<TaskCompletion[]> {

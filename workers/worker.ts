@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Scheduler } from '../orchestrator/scheduler.js';
+import { Scheduler, type PendingSuccess } from '../orchestrator/scheduler.js';
 import type { AgentStatus } from '../shared/agents.js';
 import type { Config } from '../shared/config.js';
 import { parseControlMessage } from '../shared/control.js';
@@ -72,6 +72,8 @@ export class RoleWorker {
   private readonly roleCounterFields: Record<TaskCounter, string>;
   private readonly durations = new TaskDurationMetrics();
   private readonly crash: (point: string) => void;
+  /** The crash point between a success's record and its release, made once. */
+  private readonly afterComplete: () => void;
   private readonly hooks: CompletionHooks;
   private worker: Worker | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -94,6 +96,7 @@ export class RoleWorker {
     }
     this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
     this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+    this.afterComplete = () => this.crash('after-complete');
     this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${opts.role}:${c}`])) as Record<TaskCounter, string>;
     this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
   }
@@ -211,8 +214,9 @@ export class RoleWorker {
         const start = await started;
         if (start.kind === 'skip') return skipped(start.reason);
       }
-      const entry = { taskId, gen, workerId: this.agentId, result, ...(started ? {} : { startedAt }) };
-      const outcome = await this.scheduler.taskSucceeded(buildId, entry, () => this.crash('after-complete'));
+      const entry: PendingSuccess = { taskId, gen, workerId: this.agentId, result, beforeRelease: this.afterComplete };
+      if (!started) entry.startedAt = startedAt;
+      const outcome = await this.scheduler.taskSucceeded(buildId, entry);
       if (outcome.kind === 'skip') return skipped(outcome.reason);
       this.completed++;
       this.metric('succeeded');

@@ -203,18 +203,23 @@ async function main(): Promise<void> {
   for (const w of workers) await w.start();
   const only = new Set(opts.only.split(','));
   // Baseline and codegod alternate round by round, so a change in the machine's load hits
-  // both sides alike. Each keeps its best round's time; CPU is summed over all rounds.
+  // both sides alike. Each keeps its best round's time; CPU is averaged over all rounds; each
+  // round's own ratio (codegod's time over the baseline's just before it) is kept too, to show
+  // the spread.
   const pairs = async (baseline: (round: number) => Promise<Run>, ours: () => Promise<Run>) => {
     const sides = [baseline, ours].map(() => ({ ms: Infinity, cpu: { node: 0, redis: 0 } }));
+    const roundRatios: number[] = [];
     for (let r = 0; r < REPEAT; r++) {
-      for (const [i, run] of [(await baseline(r)), (await ours())].entries()) {
+      const runs = [await baseline(r), await ours()];
+      roundRatios.push(Number((runs[0]!.ms / runs[1]!.ms).toFixed(3)));
+      for (const [i, run] of runs.entries()) {
         const side = sides[i]!;
         side.ms = Math.min(side.ms, run.ms);
         side.cpu.node += run.cpu.node / REPEAT;
         side.cpu.redis += run.cpu.redis / REPEAT;
       }
     }
-    return sides as [Run, Run];
+    return { baseline: sides[0]!, ours: sides[1]!, roundRatios };
   };
 
   say(`codegod bench:dag — redis ${url}, concurrency ${CONCURRENCY}, best of ${REPEAT}`);
@@ -222,7 +227,7 @@ async function main(): Promise<void> {
   await runCodegod(scheduler, listen, taskPlan(Array.from({ length: 200 }, (_, i) => ({ id: `w${i}` }))));
   await rawWide(config, 200, CONCURRENCY, 99);
 
-  const result: Record<string, number> = { concurrency: CONCURRENCY };
+  const result: Record<string, number | number[]> = { concurrency: CONCURRENCY };
   const rows: Array<[string, string, string, string]> = [];
   const perTask = (cpu: Cpu, n: number) => ({ node: Math.round(cpu.node / n), redis: Math.round(cpu.redis / n) });
   const cpuRow = (label: string, base: Cpu, ours: Cpu, n: number) => {
@@ -233,10 +238,11 @@ async function main(): Promise<void> {
 
   if (only.has('wide')) {
     const widePlan = taskPlan([...Array.from({ length: WIDE }, (_, i) => ({ id: `t${i}` })), { id: 'join', dependsOn: Array.from({ length: WIDE }, (_, i) => `t${i}`) }]);
-    const [raw, ours] = await pairs(
+    const { baseline: raw, ours, roundRatios } = await pairs(
       (r) => rawWide(config, WIDE, CONCURRENCY, r),
       () => runCodegod(scheduler, listen, widePlan),
     );
+    say(`(a) each round's ratio: ${roundRatios.join(', ')}`);
     const rawTput = ((WIDE + 1) / raw.ms) * 1000;
     const ourTput = ((WIDE + 1) / ours.ms) * 1000;
     Object.assign(result, {
@@ -244,6 +250,7 @@ async function main(): Promise<void> {
       rawWideJobsPerSec: Math.round(rawTput),
       codegodWideTasksPerSec: Math.round(ourTput),
       wideThroughputRatio: Number((ourTput / rawTput).toFixed(3)),
+      wideRoundRatios: roundRatios,
     });
     rows.push(['(a) wide DAG throughput', `${result.rawWideJobsPerSec} jobs/s`, `${result.codegodWideTasksPerSec} tasks/s`, `${result.wideThroughputRatio}× (target ≥ 0.8)`]);
     const [b, o] = cpuRow('task', raw.cpu, ours.cpu, WIDE + 1);
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
 
   if (only.has('chain')) {
     const chainPlan = taskPlan(Array.from({ length: CHAIN }, (_, i) => ({ id: `c${i}`, dependsOn: i ? [`c${i - 1}`] : [] })));
-    const [raw, ours] = await pairs(
+    const { baseline: raw, ours } = await pairs(
       (r) => rawChain(config, CHAIN, r),
       () => runCodegod(scheduler, listen, chainPlan),
     );
