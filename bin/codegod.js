@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// The `codegod` command. Runs the compiled CLI (`npm run build` writes dist/); in a source
-// checkout without a build, it runs the TypeScript sources through tsx instead.
+// The `codegod` command, and the one place that wires its programs together: the CLI gets
+// loaders for the worker and orchestrator programs it launches (`codegod worker`,
+// `codegod orchestrator`, `codegod build --local`). Runs the compiled sources (`npm run
+// build` writes dist/); in a source checkout without a build, the TypeScript through tsx.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const compiled = new URL('../dist/orchestrator/cli.js', import.meta.url);
-if (existsSync(fileURLToPath(compiled))) {
-  await import(compiled.href);
-} else {
+const compiled = existsSync(fileURLToPath(new URL('../dist/orchestrator/cli/main.js', import.meta.url)));
+if (!compiled) {
   let register;
   try {
     ({ register } = await import('tsx/esm/api'));
@@ -16,5 +16,11 @@ if (existsSync(fileURLToPath(compiled))) {
     process.exit(1);
   }
   register();
-  await import(new URL('../orchestrator/cli.ts', import.meta.url).href);
 }
+const load = (module) => import(new URL(compiled ? `../dist/${module}.js` : `../${module}.ts`, import.meta.url).href);
+
+const { main } = await load('orchestrator/cli/main');
+main({
+  workers: async () => (await load('workers/main')).workerProgram,
+  orchestrator: async () => (await load('orchestrator/main')).orchestratorProgram,
+});

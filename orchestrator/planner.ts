@@ -1,8 +1,8 @@
-import { CodegodError, PlanValidationError } from '../shared/errors.js';
-import type { ChatMessage, LlmClient } from '../shared/llm.js';
-import { PlanInputSchema, validatePlan, type Plan } from '../shared/plan.js';
-import { ROLES } from '../shared/roles.js';
-import { roleDefinition } from '../workers/roles/index.js';
+import { CodegodError, PlanValidationError } from '../shared/domain/errors.js';
+import type { ChatMessage, LlmClient } from '../shared/llm/client.js';
+import { PlanInputSchema, validatePlan, type Plan } from '../shared/domain/plan.js';
+import { ROLE_CATALOGUE } from '../shared/domain/role-catalogue.js';
+import { ROLES } from '../shared/domain/roles.js';
 
 /**
  * Goal → validated DAG. The LLM gets the role catalogue (each role's specialization and
@@ -17,8 +17,8 @@ let catalogue: string | undefined;
 /** Stable text (the planner's prompt prefix is identical for every goal). */
 export function roleCatalogue(): string {
   catalogue ??= ROLES.map((role) => {
-    const def = roleDefinition(role);
-    return `- ${role}: ${def.specialization}. Actions: ${def.actions.names.join(', ')}.`;
+    const card = ROLE_CATALOGUE[role];
+    return `- ${role}: ${card.specialization}. Actions: ${card.actions.join(', ')}.`;
   }).join('\n');
   return catalogue;
 }

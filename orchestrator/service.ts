@@ -3,19 +3,19 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AgentStatus } from '../shared/agents.js';
+import type { AgentStatus } from '../shared/telemetry/agent-status.js';
 import type { Config } from '../shared/config.js';
-import { errorMessage, NotFoundError } from '../shared/errors.js';
-import { createKeys } from '../shared/keys.js';
-import { LlmClient } from '../shared/llm.js';
-import { RedisUsageRecorder } from '../shared/llm-usage.js';
+import { errorMessage, NotFoundError } from '../shared/domain/errors.js';
+import { createKeys } from '../shared/redis/keys.js';
+import { LlmClient } from '../shared/llm/client.js';
+import { RedisUsageRecorder } from '../shared/telemetry/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
-import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/queues.js';
-import { createRedis } from '../shared/redis.js';
+import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/engine/queues.js';
+import { createRedis } from '../shared/redis/connection.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { Planner, planningFailureCode } from './planner.js';
-import { Reconciler } from './reconciler.js';
-import { Scheduler } from './scheduler.js';
+import { Reconciler } from '../shared/engine/reconciler.js';
+import { Scheduler } from '../shared/engine/scheduler.js';
 
 /**
  * The master orchestrator process: it consumes the goals queue (goal → plan → running DAG),

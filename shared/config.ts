@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
-import { RoleSchema } from './roles.js';
+import { ConfigError } from './domain/errors.js';
+import { RoleSchema } from './domain/roles.js';
 
 /**
  * All environment configuration of codegod, in one schema. Every process (CLI, orchestrator,

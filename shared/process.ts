@@ -1,4 +1,4 @@
-import { CodegodError, errorMessage } from './errors.js';
+import { CodegodError, errorMessage } from './domain/errors.js';
 
 /**
  * Runs an entry point: expected failures (CodegodError) end the process with one line on

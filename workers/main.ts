@@ -1,12 +1,16 @@
+import { hostname } from 'node:os';
 import { loadConfig, type Config } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, errorMessage } from '../shared/domain/errors.js';
+import { RoleSchema, ROLES, type Role } from '../shared/domain/roles.js';
+import { orchestratorHooks } from '../shared/engine/completion-hooks.js';
+import { RoleWorker, type RoleWorkerOptions } from '../shared/engine/role-worker.js';
+import type { TaskExecutor } from '../shared/engine/task-executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { MemoryStore } from '../shared/memory/memory.js';
 import { onShutdown, runMain } from '../shared/process.js';
-import { RoleSchema, ROLES, type Role } from '../shared/roles.js';
-import { scrubProcessEnv } from '../shared/sandbox.js';
-import type { TaskExecutor } from './executor.js';
+import type { Running, WorkerProgram } from '../shared/programs.js';
+import { scrubProcessEnv } from '../shared/sandbox/sandbox.js';
 import { ScriptedExecutor } from './executors/scripted.js';
-import { RoleWorker, type RoleWorkerOptions } from './worker.js';
 
 /** The agent stack (LLM client, sandbox, roles) is loaded only by workers that use it. */
 export async function createExecutor(config: Config, logger: Logger): Promise<TaskExecutor> {
@@ -15,9 +19,9 @@ export async function createExecutor(config: Config, logger: Logger): Promise<Ta
   return new AgentExecutor(config, logger);
 }
 
-/** Follow-ups and re-plans: the orchestrator's policies, applied where tasks end. */
-export async function agentHooks(logger: Logger): Promise<RoleWorkerOptions['hooks']> {
-  const [{ orchestratorHooks }, { MemoryStore }] = await Promise.all([import('../orchestrator/completion-hooks.js'), import('../shared/memory.js')]);
+/** Follow-ups and re-plans: the orchestrator's policies, applied where agents' tasks end. */
+function agentHooks(config: Config, logger: Logger): RoleWorkerOptions['hooks'] {
+  if (config.CODEGOD_EXECUTOR !== 'agent') return undefined;
   return (scheduler, redis) => orchestratorHooks(scheduler, new MemoryStore(redis, scheduler.keys, logger), logger);
 }
 
@@ -28,13 +32,43 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   const role: Role = parsed.data;
   const logger = createLogger(config.LOG_LEVEL, { service: 'worker' });
   const executor = await createExecutor(config, logger);
-  const worker = new RoleWorker({ config, role, executor, logger, ...(config.CODEGOD_EXECUTOR === 'agent' ? { hooks: await agentHooks(logger) } : {}) });
+  const hooks = agentHooks(config, logger);
+  const worker = new RoleWorker({ config, role, executor, logger, ...(hooks ? { hooks } : {}) });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'shutting down');
     await worker.close();
   });
   await worker.start();
 }
+
+/**
+ * One worker per role in this process (`codegod build --local`). One executor (one LLM
+ * client, so one in-flight limit) serves every role; the workers get a view without
+ * `close`, which runs once, after all of them have stopped.
+ */
+export async function startLocalWorkers(config: Config, logger: Logger): Promise<Running> {
+  const executor = await createExecutor(config, logger);
+  const shared: TaskExecutor = { execute: (taskCtx) => executor.execute(taskCtx) };
+  const hooks = agentHooks(config, logger);
+  const workers: RoleWorker[] = [];
+  const stop = async () => {
+    await Promise.all(workers.map((w) => w.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'worker did not stop cleanly'))));
+    await executor.close?.();
+  };
+  try {
+    for (const role of ROLES) {
+      const worker = new RoleWorker({ config, role, executor: shared, logger, agentId: `${role}-local-${hostname()}-${process.pid}`, ...(hooks ? { hooks } : {}) });
+      workers.push(worker);
+      await worker.start();
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}
+
+export const workerProgram: WorkerProgram = { runWorker, startLocalWorkers };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   runMain(async () => {

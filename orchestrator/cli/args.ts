@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
-import { BUILD_ID_PATTERN } from '../../shared/build.js';
-import { CodegodError } from '../../shared/errors.js';
-import { TASK_ID_PATTERN } from '../../shared/plan.js';
+import { BUILD_ID_PATTERN } from '../../shared/domain/build.js';
+import { CodegodError } from '../../shared/domain/errors.js';
+import { TASK_ID_PATTERN } from '../../shared/domain/plan.js';
 
 /**
  * Argument parsers for commander. A parser throws InvalidArgumentError, which commander turns

@@ -1,7 +1,7 @@
-import type { BuildRecord } from '../../shared/build.js';
-import type { TaskView } from '../../shared/dag.js';
-import { validateGoal } from '../../shared/goal.js';
-import { createReport, type BuildReport } from '../report.js';
+import type { BuildRecord } from '../../shared/domain/build.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import { validateGoal } from '../../shared/domain/goal.js';
+import { createReport, type BuildReport } from '../../shared/engine/report.js';
 import { usage } from './args.js';
 import { agentViews, MASTER_ROLE, withSession, type CliContext, type CliOutput, type Session } from './context.js';
 import { EXIT, exitCodeForBuild } from './exit-codes.js';

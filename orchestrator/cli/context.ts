@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
-import { listAgents, type AgentStatus } from '../../shared/agents.js';
+import { listAgents, type AgentStatus } from '../../shared/telemetry/agent-status.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { createKeys, type Keys } from '../../shared/keys.js';
+import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { createLogger, type Logger } from '../../shared/logger.js';
-import { connectOrFail } from '../../shared/redis.js';
-import { Scheduler } from '../scheduler.js';
+import { connectOrFail } from '../../shared/redis/connection.js';
+import { Scheduler } from '../../shared/engine/scheduler.js';
+import type { Programs } from '../../shared/programs.js';
 
 /** A stream the CLI writes to: process.stdout/stderr, or a buffer in tests. */
 export interface CliOutput {
@@ -44,12 +45,15 @@ export function processIo(): CliIo {
   };
 }
 
-/** One invocation of a command: its streams, config and logger. */
+/** One invocation of a command: its streams, config and logger, and the programs it may launch. */
 export class CliContext {
   private cachedConfig: Config | undefined;
   private cachedLogger: Logger | undefined;
 
-  constructor(readonly io: CliIo) {}
+  constructor(
+    readonly io: CliIo,
+    readonly programs: Programs,
+  ) {}
 
   /** Writes lines to stdout. */
   out(...lines: string[]): void {

@@ -1,5 +1,5 @@
-import { TERMINAL_BUILD_STATES } from '../../shared/build.js';
-import { CodegodError } from '../../shared/errors.js';
+import { TERMINAL_BUILD_STATES } from '../../shared/domain/build.js';
+import { CodegodError } from '../../shared/domain/errors.js';
 import { withSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
 

@@ -2,11 +2,11 @@ import { access, constants, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
-import { createKeys } from '../../shared/keys.js';
-import { checkLlm } from '../../shared/llm.js';
-import { connectOrFail, displayUrl } from '../../shared/redis.js';
-import { ROLES } from '../../shared/roles.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
+import { createKeys } from '../../shared/redis/keys.js';
+import { checkLlm } from '../../shared/llm/client.js';
+import { connectOrFail, displayUrl } from '../../shared/redis/connection.js';
+import { ROLES } from '../../shared/domain/roles.js';
 import { agentViews, MASTER_ROLE, type AgentView, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
 

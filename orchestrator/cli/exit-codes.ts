@@ -1,4 +1,4 @@
-import type { BuildRecord } from '../../shared/build.js';
+import type { BuildRecord } from '../../shared/domain/build.js';
 
 /**
  * Exit codes of the `codegod` command, in one place so scripts can rely on them.

@@ -1,17 +1,12 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Config } from '../../shared/config.js';
-import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { connectOrFail, displayUrl } from '../../shared/redis.js';
-import { RedisServer } from '../../shared/redis-server.js';
-import { ROLES } from '../../shared/roles.js';
-import { scrubProcessEnv } from '../../shared/sandbox.js';
-import type { TaskExecutor } from '../../workers/executor.js';
-import { agentHooks, createExecutor } from '../../workers/main.js';
-import { RoleWorker } from '../../workers/worker.js';
-import { OrchestratorService } from '../service.js';
+import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/domain/errors.js';
+import { connectOrFail, displayUrl } from '../../shared/redis/connection.js';
+import { RedisServer } from '../../shared/redis/redis-server.js';
+import { ROLES } from '../../shared/domain/roles.js';
+import { scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
+import type { Running } from '../../shared/programs.js';
 import { submitAndFollow, type BuildOptions, type FollowHints } from './build.js';
 import { openSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
@@ -63,54 +58,6 @@ async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Co
   return { config: { ...rest, REDIS_URL: server.url }, server };
 }
 
-/** The services a local build runs in this process. */
-class LocalStack {
-  private readonly workers: RoleWorker[] = [];
-  private service: OrchestratorService | undefined;
-  private executor: TaskExecutor | undefined;
-
-  constructor(
-    private readonly config: Config,
-    private readonly logger: Logger,
-  ) {}
-
-  /** Where the in-process orchestrator's dashboard answers. */
-  get dashboardUrl(): string | undefined {
-    return this.service?.httpUrl;
-  }
-
-  async start(): Promise<void> {
-    this.service = new OrchestratorService(this.config, this.logger);
-    await this.service.start();
-    const executor = await createExecutor(this.config, this.logger);
-    this.executor = executor;
-    // One executor (one LLM client, so one in-flight limit) serves every role; the workers
-    // get a view without `close`, which runs once, after all of them have stopped.
-    const shared: TaskExecutor = { execute: (taskCtx) => executor.execute(taskCtx) };
-    // The same completion hooks (follow-ups, re-plans) as a worker process of this executor.
-    const hooks = this.config.CODEGOD_EXECUTOR === 'agent' ? await agentHooks(this.logger) : undefined;
-    for (const role of ROLES) {
-      const worker = new RoleWorker({
-        config: this.config,
-        role,
-        executor: shared,
-        logger: this.logger,
-        agentId: `${role}-local-${hostname()}-${process.pid}`,
-        ...(hooks ? { hooks } : {}),
-      });
-      this.workers.push(worker);
-      await worker.start();
-    }
-  }
-
-  /** Graceful: workers finish the tasks they hold (BullMQ waits for them), then the orchestrator stops. */
-  async stop(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'worker did not stop cleanly'))));
-    await this.executor?.close?.();
-    await this.service?.stop();
-  }
-}
-
 /**
  * `codegod build --local`: the orchestrator and one worker per role run in this process
  * (with a private Redis when none answers), the build is followed like any other, and
@@ -131,7 +78,6 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
   const redis = await localRedis(ctx, config);
   config = redis.config;
   ctx.err(`codegod: local build: orchestrator and ${ROLES.join(', ')} workers run in this process; workspaces under ${resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT)}`);
-  const stack = new LocalStack(config, ctx.logger);
   const kept = redis.server
     ? `its state is kept in ${LOCAL_REDIS_DIR} and it resumes with the next codegod build --local here`
     : `its state is kept in Redis at ${displayUrl(config.REDIS_URL)} and it resumes once workers and an orchestrator run against it`;
@@ -139,11 +85,14 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
     interrupted: (id) => `codegod: interrupted; build ${id} stops with this process: ${kept}`,
     timedOut: (id, state, ms) => `codegod: build ${id} is still ${state} after ${formatDuration(ms)}; it stops with this process: ${kept}`,
   };
+  const running: Running[] = [];
   let session;
   let code: number | undefined;
   try {
-    await stack.start();
-    if (stack.dashboardUrl) ctx.err(`codegod: dashboard at ${stack.dashboardUrl}`);
+    const orchestrator = await (await ctx.programs.orchestrator()).startLocalOrchestrator(config, ctx.logger);
+    running.push(orchestrator);
+    running.push(await (await ctx.programs.workers()).startLocalWorkers(config, ctx.logger));
+    if (orchestrator.httpUrl) ctx.err(`codegod: dashboard at ${orchestrator.httpUrl}`);
     session = await openSession(config, ctx.logger);
     code = await submitAndFollow(ctx, session, goal, { ...opts, detach: false }, hints);
     return code;
@@ -154,7 +103,8 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
     const offInterrupt = ctx.io.onInterrupt(() => ctx.io.exit(130));
     try {
       await session?.close();
-      await stack.stop();
+      // Workers first (they finish the tasks they hold; BullMQ waits for them), then the orchestrator.
+      for (const part of running.reverse()) await part.stop();
       await redis.server?.stop();
     } finally {
       offInterrupt();

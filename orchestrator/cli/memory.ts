@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
-import { CodegodError } from '../../shared/errors.js';
-import { MemoryRoleSchema, MemoryStore, MEMORY_ROLES, type MemoryRole } from '../../shared/memory.js';
+import { CodegodError } from '../../shared/domain/errors.js';
+import { MemoryRoleSchema, MemoryStore, MEMORY_ROLES, type MemoryRole } from '../../shared/memory/memory.js';
 import { usage } from './args.js';
 import { withSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { TASK_STATES, TERMINAL_BUILD_STATES, type BuildRecord, type TaskState } from '../../shared/build.js';
+import { TASK_STATES, TERMINAL_BUILD_STATES, type BuildRecord, type TaskState } from '../../shared/domain/build.js';
 import type { Config } from '../../shared/config.js';
-import { DagStore } from '../../shared/dag.js';
-import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/errors.js';
-import { toEvent, type BuildEvent, type StreamEntry } from '../../shared/events.js';
-import type { Keys } from '../../shared/keys.js';
-import { createRedis, displayUrl } from '../../shared/redis.js';
-import { BuildReportSchema, type BuildReport } from '../report.js';
+import { DagStore } from '../../shared/engine/dag-store.js';
+import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/domain/errors.js';
+import { toEvent, type BuildEvent, type StreamEntry } from '../../shared/engine/events.js';
+import type { Keys } from '../../shared/redis/keys.js';
+import { createRedis, displayUrl } from '../../shared/redis/connection.js';
+import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.js';
 import type { CliOutput } from './context.js';
 import { clip, formatCount, formatDuration, plural } from './format.js';
 

@@ -1,7 +1,7 @@
-import type { BuildRecord } from '../../shared/build.js';
-import type { TaskView } from '../../shared/dag.js';
-import { DataCorruptError, errorMessage } from '../../shared/errors.js';
-import { ALL_QUEUES } from '../../shared/queues.js';
+import type { BuildRecord } from '../../shared/domain/build.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import { DataCorruptError, errorMessage } from '../../shared/domain/errors.js';
+import { ALL_QUEUES } from '../../shared/engine/queues.js';
 import { usage } from './args.js';
 import { followAndReport } from './build.js';
 import { agentViews, withSession, type AgentView, type CliContext, type Session } from './context.js';

@@ -1,6 +1,6 @@
-import type { TaskView } from '../../shared/dag.js';
-import { DataCorruptError } from '../../shared/errors.js';
-import { LoopStateStore, type Iteration, type LoopState } from '../../workers/agent/loop-state.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import { DataCorruptError } from '../../shared/domain/errors.js';
+import { LoopStateStore, type Iteration, type LoopState } from '../../shared/memory/loop-state.js';
 import { withSession, type CliContext, type Session } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { clip, formatCount, formatDuration, table } from './format.js';

@@ -1,16 +1,16 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { listAgents, type AgentStatus } from '../../shared/agents.js';
-import { BuildIdSchema, BuildRecordSchema, parseRecord, type BuildRecord, type TaskState } from '../../shared/build.js';
+import { listAgents, type AgentStatus } from '../../shared/telemetry/agent-status.js';
+import { BuildIdSchema, BuildRecordSchema, parseRecord, type BuildRecord, type TaskState } from '../../shared/domain/build.js';
 import type { Config } from '../../shared/config.js';
-import type { TaskView } from '../../shared/dag.js';
-import { CodegodError, errorMessage, type ErrorCode } from '../../shared/errors.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import { CodegodError, errorMessage, type ErrorCode } from '../../shared/domain/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { PLAN_LIMITS, TASK_ID_PATTERN } from '../../shared/plan.js';
-import type { LoopState, LoopStateStore } from '../../workers/agent/loop-state.js';
-import { BuildReportSchema, type BuildReport } from '../report.js';
-import type { Scheduler } from '../scheduler.js';
+import { PLAN_LIMITS, TASK_ID_PATTERN } from '../../shared/domain/plan.js';
+import type { LoopState, LoopStateStore } from '../../shared/memory/loop-state.js';
+import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.js';
+import type { Scheduler } from '../../shared/engine/scheduler.js';
 import type { EventStreams } from './sse.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import { TERMINAL_BUILD_STATES } from '../../shared/build.js';
-import type { DagStore } from '../../shared/dag.js';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
-import { followEvents, readEvents, type BuildEvent } from '../../shared/events.js';
-import type { Keys } from '../../shared/keys.js';
+import { TERMINAL_BUILD_STATES } from '../../shared/domain/build.js';
+import type { DagStore } from '../../shared/engine/dag-store.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
+import { followEvents, readEvents, type BuildEvent } from '../../shared/engine/events.js';
+import type { Keys } from '../../shared/redis/keys.js';
 import type { Logger } from '../../shared/logger.js';
 
 /**

@@ -13,17 +13,17 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
-import { Scheduler } from '../../orchestrator/scheduler.js';
+import { Scheduler } from '../../shared/engine/scheduler.js';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { createKeys } from '../../shared/keys.js';
+import { createKeys } from '../../shared/redis/keys.js';
 import { createLogger } from '../../shared/logger.js';
-import { parsePlan, type Plan } from '../../shared/plan.js';
-import { taskJobOptions } from '../../shared/queues.js';
-import { createRedis } from '../../shared/redis.js';
-import { RedisServer } from '../../shared/redis-server.js';
-import { ROLES } from '../../shared/roles.js';
+import { parsePlan, type Plan } from '../../shared/domain/plan.js';
+import { taskJobOptions } from '../../shared/engine/queues.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { RedisServer } from '../../shared/redis/redis-server.js';
+import { ROLES } from '../../shared/domain/roles.js';
 import { ScriptedExecutor } from '../../workers/executors/scripted.js';
-import { RoleWorker } from '../../workers/worker.js';
+import { RoleWorker } from '../../shared/engine/role-worker.js';
 
 const { values: opts } = parseArgs({
   options: {

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import { startScriptedLlmServer, type LatencyModel } from './server.js';
 
 /**

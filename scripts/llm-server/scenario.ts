@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CodegodError } from '../../shared/errors.js';
+import { CodegodError } from '../../shared/domain/errors.js';
 
 /**
  * Scenario files of the scripted OpenAI-compatible server: which reply (or fault) answers

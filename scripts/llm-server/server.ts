@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { CodegodError } from '../../shared/errors.js';
+import { CodegodError } from '../../shared/domain/errors.js';
 import {
   estimateTokens,
   loadScenarioFile,

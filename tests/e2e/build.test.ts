@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ScenarioInput } from '../../scripts/llm-server/scenario.js';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
 import type { Config } from '../../shared/config.js';
-import { readEvents } from '../../shared/events.js';
+import { readEvents } from '../../shared/engine/events.js';
 import { configEnv, testConfig } from '../helpers/config.js';
 import { stdoutJson, runCli, startCli } from '../helpers/cli.js';
 import { engine, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';

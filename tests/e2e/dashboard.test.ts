@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorService } from '../../orchestrator/service.js';
 import { createLogger } from '../../shared/logger.js';
-import { TaskSpecSchema } from '../../shared/plan.js';
+import { TaskSpecSchema } from '../../shared/domain/plan.js';
 import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
 import { ROOT } from '../helpers/processes.js';
 

@@ -1,6 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type { CliIo, CliOutput } from '../../orchestrator/cli/context.js';
-import { run } from '../../orchestrator/cli.js';
+import { run } from '../../orchestrator/cli/main.js';
+import { orchestratorProgram } from '../../orchestrator/main.js';
+import type { Programs } from '../../shared/programs.js';
+import { workerProgram } from '../../workers/main.js';
+
+/** The programs bin/codegod.js hands the CLI, for in-process runs. */
+export const programs: Programs = { workers: async () => workerProgram, orchestrator: async () => orchestratorProgram };
 
 /** A stream that keeps what the CLI writes. */
 export class Captured implements CliOutput {
@@ -74,6 +80,6 @@ export interface CliResult {
 /** Runs `codegod <argv>` in this process. */
 export async function cli(argv: string[], env: Record<string, string>, opts: Parameters<typeof fakeIo>[1] = {}): Promise<CliResult> {
   const f = fakeIo(env, opts);
-  const code = await run(argv, f.io);
+  const code = await run(argv, f.io, programs);
   return { code, stdout: f.stdout.text, stderr: f.stderr.text };
 }

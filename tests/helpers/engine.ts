@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
-import { Scheduler } from '../../orchestrator/scheduler.js';
-import { TERMINAL_BUILD_STATES, type BuildRecord } from '../../shared/build.js';
+import { Scheduler } from '../../shared/engine/scheduler.js';
+import { TERMINAL_BUILD_STATES, type BuildRecord } from '../../shared/domain/build.js';
 import type { Config } from '../../shared/config.js';
-import { listAgents } from '../../shared/agents.js';
-import { createKeys } from '../../shared/keys.js';
+import { listAgents } from '../../shared/telemetry/agent-status.js';
+import { createKeys } from '../../shared/redis/keys.js';
 import { createLogger } from '../../shared/logger.js';
-import { parsePlan, type Plan } from '../../shared/plan.js';
-import { createRedis } from '../../shared/redis.js';
+import { parsePlan, type Plan } from '../../shared/domain/plan.js';
+import { createRedis } from '../../shared/redis/connection.js';
 import type { ChildHandle } from './processes.js';
 import { waitFor } from './processes.js';
 

@@ -1,5 +1,5 @@
-import type { TaskView } from '../../shared/dag.js';
-import type { Role } from '../../shared/roles.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import type { Role } from '../../shared/domain/roles.js';
 
 /** A task as DagStore.getTasks returns it, for tests of code that only reads tasks. */
 export function taskView(id: string, over: Partial<TaskView> & { role?: Role } = {}): TaskView {

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAudit } from '../../shared/audit.js';
-import { TeamKnowledge } from '../../shared/team-knowledge.js';
+import { readAudit } from '../../shared/telemetry/audit.js';
+import { TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
 
 /**

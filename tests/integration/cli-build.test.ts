@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { run } from '../../orchestrator/cli.js';
+import { run } from '../../orchestrator/cli/main.js';
 import { ProgressView, followBuild } from '../../orchestrator/cli/progress.js';
 import type { Config } from '../../shared/config.js';
-import { createKeys } from '../../shared/keys.js';
-import { freePort } from '../../shared/redis-server.js';
+import { createKeys } from '../../shared/redis/keys.js';
+import { freePort } from '../../shared/redis/redis-server.js';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
-import { Captured, cli, fakeIo } from '../helpers/cli-io.js';
+import { Captured, cli, fakeIo, programs } from '../helpers/cli-io.js';
 import { configEnv, testConfig } from '../helpers/config.js';
 import { engine, plan, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';
@@ -88,7 +88,7 @@ describe('codegod build (submitting)', () => {
 
   it('Ctrl-C while following detaches with exit 130 and says how to follow or cancel', async () => {
     const f = fakeIo(env);
-    const pending = run(['build', 'interrupt me'], f.io);
+    const pending = run(['build', 'interrupt me'], f.io, programs);
     await waitFor(() => f.stdout.text.includes('submitted') && f.interruptHandlers > 0, 'the build to be followed', 10_000);
     f.interrupt();
     expect(await pending).toBe(130);

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../shared/redis-server.js';
+import { freePort } from '../../shared/redis/redis-server.js';
 import { configEnv, testConfig } from '../helpers/config.js';
-import { spawnTs, waitFor, type ChildHandle } from '../helpers/processes.js';
+import { startCli } from '../helpers/cli.js';
+import { waitFor, type ChildHandle } from '../helpers/processes.js';
 
-/** The `codegod` program as its own process (through tsx, like `npx tsx orchestrator/cli.ts`). */
+/** The `codegod` program as its own process (bin/codegod.js). */
 function codegod(args: string[], env: Record<string, string>): ChildHandle {
-  const child = spawnTs('orchestrator/cli.ts', args, env);
+  const child = startCli(args, env);
   running.push(child);
   return child;
 }

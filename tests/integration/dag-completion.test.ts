@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readEvents } from '../../shared/events.js';
-import { taskJobId } from '../../shared/queues.js';
+import { readEvents } from '../../shared/engine/events.js';
+import { taskJobId } from '../../shared/engine/queues.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, type EngineHarness } from '../helpers/engine.js';
 

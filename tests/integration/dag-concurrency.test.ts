@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { DagStore } from '../../shared/dag.js';
-import { readEvents } from '../../shared/events.js';
+import { DagStore } from '../../shared/engine/dag-store.js';
+import { readEvents } from '../../shared/engine/events.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';

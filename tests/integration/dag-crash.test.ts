@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
-import { readEvents, type BuildEvent } from '../../shared/events.js';
+import { readEvents, type BuildEvent } from '../../shared/engine/events.js';
 import { testConfig, uniquePrefix } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { FAST_RECOVERY, startOrchestrator, startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';
-import { freePort, RedisServer } from '../../shared/redis-server.js';
+import { freePort, RedisServer } from '../../shared/redis/redis-server.js';
 
 const children: ChildHandle[] = [];
 const harnesses: EngineHarness[] = [];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readEvents } from '../../shared/events.js';
-import { listAgents } from '../../shared/agents.js';
+import { readEvents } from '../../shared/engine/events.js';
+import { listAgents } from '../../shared/telemetry/agent-status.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { FAST_RECOVERY, startWorker, waitFor, type ChildHandle } from '../helpers/processes.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableError, Worker } from 'bullmq';
-import { Reconciler } from '../../orchestrator/reconciler.js';
-import { GOALS_QUEUE } from '../../shared/queues.js';
+import { Reconciler } from '../../shared/engine/reconciler.js';
+import { GOALS_QUEUE } from '../../shared/engine/queues.js';
 import { createLogger } from '../../shared/logger.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskView } from '../../shared/dag.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
 import { testConfig } from '../helpers/config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from '../helpers/engine.js';
 import { startWorker, type ChildHandle } from '../helpers/processes.js';

@@ -2,8 +2,8 @@ import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { CodegodError } from '../../shared/errors.js';
-import { createKeys, type Keys } from '../../shared/keys.js';
+import { CodegodError } from '../../shared/domain/errors.js';
+import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import {
   MEMORY_LIMITS,
   MemoryConflictError,
@@ -16,9 +16,9 @@ import {
   setKnowledge,
   startTask,
   type AgentMemory,
-} from '../../shared/memory.js';
-import { createRedis } from '../../shared/redis.js';
-import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/team-knowledge.js';
+} from '../../shared/memory/memory.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import { testConfig } from '../helpers/config.js';
 
 const connections: Redis[] = [];

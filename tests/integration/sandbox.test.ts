@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAudit, RedisAuditSink, type AuditEntry } from '../../shared/audit.js';
-import { CodegodError, DataCorruptError } from '../../shared/errors.js';
-import { createKeys, type Keys } from '../../shared/keys.js';
-import { createRedis } from '../../shared/redis.js';
-import { Sandbox } from '../../shared/sandbox.js';
+import { readAudit, RedisAuditSink, type AuditEntry } from '../../shared/telemetry/audit.js';
+import { CodegodError, DataCorruptError } from '../../shared/domain/errors.js';
+import { createKeys, type Keys } from '../../shared/redis/keys.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { testConfig } from '../helpers/config.js';
 
 let root: string;

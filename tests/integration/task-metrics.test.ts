@@ -5,12 +5,12 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrchestratorMetrics } from '../../orchestrator/metrics.js';
+import { OrchestratorMetrics } from '../../orchestrator/http/metrics.js';
 import type { Config } from '../../shared/config.js';
-import { createKeys, type Keys } from '../../shared/keys.js';
-import { TaskQueues } from '../../shared/queues.js';
-import { createRedis } from '../../shared/redis.js';
-import { readTaskDurations, TASK_DURATION_BUCKETS, TaskDurationMetrics } from '../../shared/task-metrics.js';
+import { createKeys, type Keys } from '../../shared/redis/keys.js';
+import { TaskQueues } from '../../shared/engine/queues.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { readTaskDurations, TASK_DURATION_BUCKETS, TaskDurationMetrics } from '../../shared/telemetry/task-metrics.js';
 import { testConfig } from '../helpers/config.js';
 import { parseExposition } from '../helpers/prometheus.js';
 

@@ -21,7 +21,7 @@ function newestSource(dir: string): number {
  * older than the sources would test yesterday's code, so it is rebuilt first (a few seconds).
  */
 export default function setup(): void {
-  const compiled = join(ROOT, 'dist/orchestrator/cli.js');
+  const compiled = join(ROOT, 'dist/orchestrator/cli/main.js');
   const builtAt = existsSync(compiled) ? statSync(compiled).mtimeMs : 0;
   if (builtAt >= Math.max(...SOURCES.map((d) => newestSource(join(ROOT, d))))) return;
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });

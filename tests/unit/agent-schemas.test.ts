@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { responseJsonSchema } from '../../shared/llm.js';
-import { freshLoopState, LoopStateSchema } from '../../workers/agent/loop-state.js';
-import { planSchemaFor, ReasonSchema, TaskResultSchema, ValidatePlanSchema } from '../../workers/agent/phases.js';
+import { responseJsonSchema } from '../../shared/llm/client.js';
+import { freshLoopState, LoopStateSchema } from '../../shared/memory/loop-state.js';
+import { ReasonSchema, TaskResultSchema, ValidatePlanSchema } from '../../shared/domain/agent-phases.js';
+import { planSchemaFor } from '../../workers/agent/plan-schema.js';
 import { phaseMessages, systemPrompt } from '../../workers/agent/prompts.js';
 import { plannerSystemPrompt } from '../../orchestrator/planner.js';
 import { roleDefinition } from '../../workers/roles/index.js';
-import { ROLES } from '../../shared/roles.js';
+import { ROLES } from '../../shared/domain/roles.js';
 
 const backend = roleDefinition('backend');
 const planSchema = planSchemaFor(backend.actions);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rewriteBuildOption } from '../../orchestrator/cli.js';
+import { rewriteBuildOption } from '../../orchestrator/cli/main.js';
 import { cli } from '../helpers/cli-io.js';
 
 // Port 9 (discard) on loopback: nothing listens, so any attempt to use Redis fails. Usage

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BuildEvent } from '../../shared/events.js';
+import type { BuildEvent } from '../../shared/engine/events.js';
 import { emptyCounts, formatSnapshot, parseReport, ProgressView, describePlan } from '../../orchestrator/cli/progress.js';
 import { clip, formatAge, formatCount, formatDuration, plural, table } from '../../orchestrator/cli/format.js';
 import { Captured } from '../helpers/cli-io.js';

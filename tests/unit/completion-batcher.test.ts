@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompletionBatcher } from '../../orchestrator/completion-batcher.js';
+import { CompletionBatcher } from '../../shared/engine/completion-batcher.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
 

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../shared/config.js';
-import { ROLES } from '../../shared/roles.js';
+import { ROLES } from '../../shared/domain/roles.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.agents.yml');

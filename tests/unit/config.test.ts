@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../shared/errors.js';
+import { ConfigError } from '../../shared/domain/errors.js';
 import { loadConfig } from '../../shared/config.js';
-import { createKeys } from '../../shared/keys.js';
+import { createKeys } from '../../shared/redis/keys.js';
 
 describe('configuration', () => {
   it('has working defaults', () => {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/api.js';
 import { buildPage, contentSecurityPolicy, escapeHtml, messagePage } from '../../orchestrator/http/pages.js';
-import type { TaskView } from '../../shared/dag.js';
-import type { TaskState } from '../../shared/build.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import type { TaskState } from '../../shared/domain/build.js';
 import { taskView } from '../helpers/fixtures.js';
 
 describe('escapeHtml', () => {

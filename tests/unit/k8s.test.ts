@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ROLES } from '../../shared/roles.js';
+import { ROLES } from '../../shared/domain/roles.js';
 
 const K8S_DIR = resolve(import.meta.dirname, '../../deploy/k8s');
 

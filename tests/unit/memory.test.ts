@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CodegodError } from '../../shared/errors.js';
+import { CodegodError } from '../../shared/domain/errors.js';
 import {
   AgentMemorySchema,
   MEMORY_LIMITS,
@@ -13,7 +13,7 @@ import {
   startTask,
   wipeMemory,
   type AgentMemory,
-} from '../../shared/memory.js';
+} from '../../shared/memory/memory.js';
 
 const AT = new Date('2025-01-02T03:04:05.000Z');
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskState } from '../../shared/build.js';
-import type { TaskView } from '../../shared/dag.js';
-import { followupId, planFollowups } from '../../orchestrator/followups.js';
-import { criticalPath } from '../../orchestrator/report.js';
-import { validateGoal } from '../../shared/goal.js';
+import type { TaskState } from '../../shared/domain/build.js';
+import type { TaskView } from '../../shared/engine/dag-store.js';
+import { followupId, planFollowups } from '../../shared/engine/followups.js';
+import { criticalPath } from '../../shared/engine/report.js';
+import { validateGoal } from '../../shared/domain/goal.js';
 import { taskView } from '../helpers/fixtures.js';
 
 function view(id: string, extra: Partial<TaskView> = {}): TaskView {

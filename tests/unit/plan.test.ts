@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PlanValidationError } from '../../shared/errors.js';
-import { findCycles, parsePlan, validatePlan } from '../../shared/plan.js';
+import { PlanValidationError } from '../../shared/domain/errors.js';
+import { findCycles, parsePlan, validatePlan } from '../../shared/domain/plan.js';
 
 const task = (id: string, extra: Record<string, unknown> = {}) => ({ id, role: 'backend', title: `t ${id}`, description: 'do it', ...extra });
 const limits = { maxTasks: 10 };

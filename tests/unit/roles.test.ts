@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '../../shared/roles.js';
-import type { RunResult } from '../../shared/sandbox.js';
+import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
+import { ROLES, type Role } from '../../shared/domain/roles.js';
+import type { RunResult } from '../../shared/sandbox/sandbox.js';
 import { commandResult, formatCommandLine, renderRunResult } from '../../workers/actions/command.js';
 import { isLocalPackagePath, mergeRequirements, normalizePackageName, requirementEntries } from '../../workers/roles/backend.js';
 import { composePorts, dockerfilePorts, envFileKeys, envValue, mergeEnvFile, renderDockerfile, DockerfileSchema } from '../../workers/roles/devops.js';
@@ -27,6 +28,11 @@ function check(role: Role, action: string, params: unknown) {
 describe('role catalogue', () => {
   it.each(ROLES)('%s has exactly the product actions plus the shared ones', (role) => {
     expect(new Set(roleDefinition(role).actions.names)).toEqual(new Set([...PRODUCT_ACTIONS[role], ...COMMON]));
+  });
+
+  it.each(ROLES)('%s: the planner\'s catalogue lists exactly the actions its workers run', (role) => {
+    expect(roleDefinition(role).actions.names).toEqual(ROLE_CATALOGUE[role].actions);
+    expect(roleDefinition(role).specialization).toBe(ROLE_CATALOGUE[role].specialization);
   });
 
   it.each(ROLES)('%s: a specialization, a one-line description for every action, and a catalogue naming them all', (role) => {

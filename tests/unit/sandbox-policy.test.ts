@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntryInput, AuditSink } from '../../shared/audit.js';
-import { checkCommand, checkEnvironment } from '../../shared/command-policy.js';
-import { CodegodError } from '../../shared/errors.js';
-import { isSecretEnvName, Sandbox, scrubProcessEnv } from '../../shared/sandbox.js';
+import type { AuditEntryInput, AuditSink } from '../../shared/telemetry/audit.js';
+import { checkCommand, checkEnvironment } from '../../shared/sandbox/command-policy.js';
+import { CodegodError } from '../../shared/domain/errors.js';
+import { isSecretEnvName, Sandbox, scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
 
 const WS = '/srv/codegod/workspaces/b-test';
 

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Role } from '../../shared/roles.js';
-import type { Sandbox } from '../../shared/sandbox.js';
+import type { Role } from '../../shared/domain/roles.js';
+import type { Sandbox } from '../../shared/sandbox/sandbox.js';
+import type { FollowupRequest } from '../../shared/domain/followup.js';
 
 /**
  * An action is the only way an agent touches the world: a name, a zod schema for its
@@ -11,14 +12,6 @@ import type { Sandbox } from '../../shared/sandbox.js';
  * exiting non-zero, a missing file): they return `ok: false` with output the agent can read
  * on its next iteration.
  */
-export const FollowupRequestSchema = z.object({
-  role: z.enum(['backend', 'frontend', 'devops', 'testing']),
-  title: z.string().min(1).max(200),
-  description: z.string().min(1).max(2_000),
-  /** Re-run the reporting task's checks once the follow-up is done. */
-  rerun: z.boolean(),
-});
-export type FollowupRequest = z.infer<typeof FollowupRequestSchema>;
 
 export interface ActionResult {
   ok: boolean;

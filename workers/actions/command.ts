@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CodegodError } from '../../shared/errors.js';
-import type { RunResult } from '../../shared/sandbox.js';
+import { CodegodError } from '../../shared/domain/errors.js';
+import type { RunResult } from '../../shared/sandbox/sandbox.js';
 import { ArgParam, PathParam, defineAction, type ActionContext, type ActionDef, type ActionResult } from './action.js';
 
 /**

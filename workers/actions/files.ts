@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { FileEntry, FileStat, Sandbox } from '../../shared/sandbox.js';
+import type { FileEntry, FileStat, Sandbox } from '../../shared/sandbox/sandbox.js';
 import { ContentParam, PathParam, type ActionDef } from './action.js';
 import { defineSandboxAction, sandboxRefusal } from './command.js';
 

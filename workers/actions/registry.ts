@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import type { ActionContext, ActionDef, ActionResult } from './action.js';
 
 export interface PlannedStep {

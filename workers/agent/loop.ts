@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import type { z } from 'zod';
-import type { LlmClient } from '../../shared/llm.js';
+import type { LlmClient } from '../../shared/llm/client.js';
 import type { Logger } from '../../shared/logger.js';
-import { addObservation, addReasoning, completeTask, setBlockedOn, startTask, type MemoryStore, type ReasoningPhase } from '../../shared/memory.js';
-import type { TaskSpec } from '../../shared/plan.js';
-import type { Sandbox } from '../../shared/sandbox.js';
-import type { ActionContext, FollowupRequest, KnowledgeAccess } from '../actions/action.js';
-import { TaskFailedError } from '../executor.js';
+import { addObservation, addReasoning, completeTask, setBlockedOn, startTask, type MemoryStore, type ReasoningPhase } from '../../shared/memory/memory.js';
+import type { TaskSpec } from '../../shared/domain/plan.js';
+import type { Sandbox } from '../../shared/sandbox/sandbox.js';
+import type { FollowupRequest } from '../../shared/domain/followup.js';
+import type { ActionContext, KnowledgeAccess } from '../actions/action.js';
+import { TaskFailedError } from '../../shared/engine/task-executor.js';
 import type { RoleDefinition } from '../roles/role.js';
-import type { Iteration, LoopState, LoopStateStore, StepRecord } from './loop-state.js';
-import { PHASE_MAX_TOKENS, planSchemaFor, ReasonSchema, ValidatePlanSchema, type Check, type TaskResult } from './phases.js';
+import type { Iteration, LoopState, LoopStateStore, StepRecord } from '../../shared/memory/loop-state.js';
+import { PHASE_MAX_TOKENS, ReasonSchema, ValidatePlanSchema, type Check, type TaskResult } from '../../shared/domain/agent-phases.js';
+import { planSchemaFor } from './plan-schema.js';
 import { phaseMessages, promptJson } from './prompts.js';
 
 export interface LoopDeps {

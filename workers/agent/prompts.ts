@@ -1,5 +1,5 @@
-import type { ChatMessage } from '../../shared/llm.js';
-import type { TaskSpec } from '../../shared/plan.js';
+import type { ChatMessage } from '../../shared/llm/client.js';
+import type { TaskSpec } from '../../shared/domain/plan.js';
 import type { RoleDefinition } from '../roles/role.js';
 
 /**

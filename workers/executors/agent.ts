@@ -1,21 +1,21 @@
 import type { Redis } from 'ioredis';
-import { RedisAuditSink } from '../../shared/audit.js';
+import { RedisAuditSink } from '../../shared/telemetry/audit.js';
 import type { Config } from '../../shared/config.js';
-import { CodegodError, errorMessage } from '../../shared/errors.js';
-import { Scheduler } from '../../orchestrator/scheduler.js';
-import { createKeys, type Keys } from '../../shared/keys.js';
-import { LlmClient } from '../../shared/llm.js';
-import { RedisUsageRecorder } from '../../shared/llm-usage.js';
+import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
+import { Scheduler } from '../../shared/engine/scheduler.js';
+import { createKeys, type Keys } from '../../shared/redis/keys.js';
+import { LlmClient } from '../../shared/llm/client.js';
+import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
 import type { Logger } from '../../shared/logger.js';
-import { MemoryStore } from '../../shared/memory.js';
+import { MemoryStore } from '../../shared/memory/memory.js';
 import { crashPoints } from '../../shared/process.js';
-import { createRedis } from '../../shared/redis.js';
-import { Sandbox } from '../../shared/sandbox.js';
-import { TeamKnowledge } from '../../shared/team-knowledge.js';
+import { createRedis } from '../../shared/redis/connection.js';
+import { Sandbox } from '../../shared/sandbox/sandbox.js';
+import { TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import type { KnowledgeAccess } from '../actions/action.js';
 import { AgentLoop } from '../agent/loop.js';
-import { LoopStateStore } from '../agent/loop-state.js';
-import type { TaskContext, TaskExecutor } from '../executor.js';
+import { LoopStateStore } from '../../shared/memory/loop-state.js';
+import type { TaskContext, TaskExecutor } from '../../shared/engine/task-executor.js';
 import { roleDefinition } from '../roles/index.js';
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TaskFailedError, type TaskContext, type TaskExecutor } from '../executor.js';
+import { TaskFailedError, type TaskContext, type TaskExecutor } from '../../shared/engine/task-executor.js';
 
 /**
  * An executor driven by directives in the task description, for tests and benchmarks of the

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Sandbox } from '../../shared/sandbox.js';
+import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
+import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { PathParam, type ActionDef } from '../actions/action.js';
 import {
   ArgsParam,
@@ -306,7 +307,7 @@ export const BACKEND_ACTIONS: readonly ActionDef[] = [
 
 export const backendRole: RoleDefinition = {
   role: 'backend',
-  specialization: 'Python, Flask, Django, FastAPI, dependencies, venv',
+  specialization: ROLE_CATALOGUE.backend.specialization,
   actions: new ActionRegistry(BACKEND_ACTIONS),
   observe,
 };

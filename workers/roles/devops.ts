@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
 import { PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import { defineSandboxAction, runCommand, runCommandAction } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
@@ -284,7 +285,7 @@ export const DEVOPS_ACTIONS: readonly ActionDef[] = [
 
 export const devopsRole: RoleDefinition = {
   role: 'devops',
-  specialization: 'Docker, deployment, environment, CI/CD',
+  specialization: ROLE_CATALOGUE.devops.specialization,
   actions: new ActionRegistry(DEVOPS_ACTIONS),
   observe,
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Sandbox } from '../../shared/sandbox.js';
+import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
+import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { ArgParam, type ActionDef } from '../actions/action.js';
 import { commandSucceeded, defineSandboxAction, execCommand, runCommand, runCommandAction, type CommandContext } from '../actions/command.js';
 import { FILE_ACTIONS, findFiles, pathExists, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
@@ -360,7 +361,7 @@ export const FRONTEND_ACTIONS: readonly ActionDef[] = [
 
 export const frontendRole: RoleDefinition = {
   role: 'frontend',
-  specialization: 'React, Vue, npm, package.json, webpack',
+  specialization: ROLE_CATALOGUE.frontend.specialization,
   actions: new ActionRegistry(FRONTEND_ACTIONS),
   observe,
 };

@@ -1,4 +1,4 @@
-import type { Role } from '../../shared/roles.js';
+import type { Role } from '../../shared/domain/roles.js';
 import { backendRole } from './backend.js';
 import { devopsRole } from './devops.js';
 import { frontendRole } from './frontend.js';

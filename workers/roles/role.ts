@@ -1,7 +1,7 @@
 import type { Config } from '../../shared/config.js';
-import type { TaskSpec } from '../../shared/plan.js';
-import type { Role } from '../../shared/roles.js';
-import type { Sandbox } from '../../shared/sandbox.js';
+import type { TaskSpec } from '../../shared/domain/plan.js';
+import type { Role } from '../../shared/domain/roles.js';
+import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { ActionRegistry } from '../actions/registry.js';
 
 /** What Observe found: facts as JSON for the LLM, and short findings for the agent's memory. */

@@ -1,7 +1,9 @@
 import { join, posix } from 'node:path';
+import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
 import { z } from 'zod';
-import { SANDBOX_DIR, type FileStat } from '../../shared/sandbox.js';
-import { ArgParam, ContentParam, FollowupRequestSchema, PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
+import { SANDBOX_DIR, type FileStat } from '../../shared/sandbox/sandbox.js';
+import { FollowupRequestSchema } from '../../shared/domain/followup.js';
+import { ArgParam, ContentParam, PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import {
   ArgsParam,
   ProgramParam,
@@ -500,7 +502,7 @@ export const TESTING_ACTIONS: readonly ActionDef[] = [
 
 export const testingRole: RoleDefinition = {
   role: 'testing',
-  specialization: 'running tests, validation, debugging',
+  specialization: ROLE_CATALOGUE.testing.specialization,
   actions: new ActionRegistry(TESTING_ACTIONS),
   observe,
 };

@@ -1,0 +1,341 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  BuildRecordSchema,
+  parseRecord,
+  TaskRecordSchema,
+  TaskStateSchema,
+  type BuildRecord,
+  type BuildState,
+  type TaskRecord,
+  type TaskState,
+} from '../domain/build.js';
+import {
+  cancelBuildScript,
+  completeTasksScript,
+  createBuildScript,
+  failTaskScript,
+  growBuildScript,
+  replanTaskScript,
+  retryTaskScript,
+  startTaskScript,
+} from './dag-scripts.js';
+import { CodegodError, DataCorruptError, NotFoundError } from '../domain/errors.js';
+import type { Keys } from '../redis/keys.js';
+import type { LuaScript } from '../redis/lua-script.js';
+import { findCycles, TaskSpecSchema, type Plan, type TaskSpec } from '../domain/plan.js';
+import type { ReadyTask } from './queues.js';
+import { RoleSchema } from '../domain/roles.js';
+
+export function parseTaskSpec(raw: string): { ok: true; spec: TaskSpec } | { ok: false; problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, problem: 'spec is not JSON' };
+  }
+  const parsed = TaskSpecSchema.safeParse(json);
+  return parsed.success ? { ok: true, spec: parsed.data } : { ok: false, problem: parsed.error.issues[0]?.message ?? 'bad task spec' };
+}
+
+export function newBuildId(): string {
+  return `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export type StartOutcome = { kind: 'run'; spec: TaskSpec; attempt: number } | { kind: 'skip'; reason: string };
+
+export interface Completion {
+  /** false when the task was already terminal (a duplicate delivery or a cancelled build). */
+  applied: boolean;
+  ready: ReadyTask[];
+  finished?: BuildState;
+}
+
+/** A task's success as a worker reports it; `startedAt` when its start was never recorded. */
+export interface CompletionEntry {
+  taskId: string;
+  gen: number;
+  workerId: string;
+  startedAt?: number;
+  result: unknown;
+}
+
+/** `skip`: an unrecorded start the task may not make (as startTask would answer). */
+export type TaskCompletion = { kind: 'done'; applied: boolean } | { kind: 'skip'; reason: string };
+
+export interface BatchCompletion {
+  outcomes: TaskCompletion[];
+  ready: ReadyTask[];
+  finished?: BuildState;
+}
+
+export interface TaskView extends TaskRecord {
+  id: string;
+  state: TaskState;
+}
+
+export interface GrowRequest {
+  tasks: Array<{ spec: TaskSpec; depth: number; origin: string }>;
+  /** Existing pending tasks that must also wait on some of the new tasks. */
+  blocks?: Array<{ taskId: string; waitFor: string[] }>;
+}
+
+/**
+ * A build's DAG state in Redis: typed wrappers over the Lua transitions of dag-scripts.ts
+ * plus validated reads. Both the orchestrator and the workers use it.
+ */
+export class DagStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly eventsMaxLen: number,
+  ) {}
+
+  private run(script: LuaScript, buildId: string, args: ReadonlyArray<string | number>): Promise<unknown> {
+    const k = this.keys;
+    return script.run(
+      this.redis,
+      [k.build(buildId), k.buildStates(buildId), k.events(buildId)],
+      [k.taskPrefix(buildId), Date.now(), this.eventsMaxLen, ...args],
+    );
+  }
+
+  private static readyList(flat: unknown[], from: number): ReadyTask[] {
+    const out: ReadyTask[] = [];
+    for (let i = from; i + 3 < flat.length; i += 4) {
+      out.push({ taskId: String(flat[i]), role: RoleSchema.parse(String(flat[i + 1])), gen: Number(flat[i + 2]), spec: String(flat[i + 3]) });
+    }
+    return out;
+  }
+
+  /** Stores a validated plan as a new running build and returns its roots (already marked queued). */
+  async createBuild(input: { buildId: string; goal: string; plan: Plan; maxTasks: number }): Promise<ReadyTask[]> {
+    const { buildId, plan } = input;
+    const dependents = new Map<string, string[]>(plan.tasks.map((t) => [t.id, []]));
+    for (const t of plan.tasks) for (const d of t.dependsOn) dependents.get(d)?.push(t.id);
+    const tasks = plan.tasks.map((t) => ({
+      id: t.id,
+      role: t.role,
+      spec: JSON.stringify(t),
+      deps: t.dependsOn.join(','),
+      dependents: dependents.get(t.id)!.join(','),
+      ndeps: t.dependsOn.length,
+    }));
+    // The indexes are written first: a crash before the script leaves an id the reconciler
+    // drops (no build hash), never a build nobody scans.
+    await this.redis.multi().zadd(this.keys.builds, Date.now(), buildId).sadd(this.keys.activeBuilds, buildId).exec();
+    const res = await this.run(createBuildScript, buildId, [buildId, input.goal, input.maxTasks, plan.summary, JSON.stringify(tasks)]);
+    if (res === 'exists') throw new CodegodError('BUILD_STATE', `build ${buildId} already exists`);
+    return tasks.filter((t) => t.ndeps === 0).map((t) => ({ taskId: t.id, role: t.role, gen: 0, spec: t.spec }));
+  }
+
+  async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
+    const res = (await this.run(startTaskScript, buildId, [taskId, gen, workerId])) as unknown[];
+    if (res[0] !== 'run') return { kind: 'skip', reason: String(res[0]) };
+    const spec = parseTaskSpec(String(res[1]));
+    if (spec.ok) return { kind: 'run', spec: spec.spec, attempt: Number(res[2]) };
+    // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
+    const reason = new DataCorruptError(this.keys.task(buildId, taskId), `spec: ${spec.problem}`).message;
+    await this.failTask(buildId, taskId, gen, reason);
+    return { kind: 'skip', reason: `corrupt: ${reason}` };
+  }
+
+  /**
+   * Records the success of several tasks of one build in one script (see completeTasksScript):
+   * an entry with `startedAt` is a first delivery whose start was not recorded yet. Returns
+   * one outcome per entry, the tasks released, and the build's final state if it ended.
+   */
+  async completeTasks(buildId: string, entries: readonly CompletionEntry[]): Promise<BatchCompletion> {
+    const args: Array<string | number> = [];
+    for (const e of entries) args.push(e.taskId, e.gen, e.workerId, e.startedAt ?? '', JSON.stringify(e.result ?? null));
+    const res = (await this.run(completeTasksScript, buildId, args)) as unknown[];
+    const outcomes = entries.map((e, i): TaskCompletion => {
+      const status = String(res[i + 1]);
+      if (status === 'ok' || status === 'noop') return { kind: 'done', applied: status === 'ok' };
+      return { kind: 'skip', reason: status };
+    });
+    const finished = String(res[0] ?? '');
+    return { outcomes, ready: DagStore.readyList(res, entries.length + 1), ...(finished ? { finished: finished as BuildState } : {}) };
+  }
+
+  /** The success of one task whose start is recorded. */
+  async completeTask(buildId: string, taskId: string, gen: number, result: unknown, workerId = ''): Promise<Completion> {
+    const { outcomes, ready, finished } = await this.completeTasks(buildId, [{ taskId, gen, workerId, result }]);
+    return { applied: outcomes[0]?.kind === 'done' && outcomes[0].applied, ready, ...(finished ? { finished } : {}) };
+  }
+
+  async failTask(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
+    const res = (await this.run(failTaskScript, buildId, [taskId, gen, error.slice(0, 2_000)])) as unknown[];
+    const finished = String(res[1] ?? '');
+    return { applied: Number(res[0]) === 1, ready: [], ...(finished ? { finished: finished as BuildState } : {}) };
+  }
+
+  /**
+   * A submitted build waiting for its plan. The indexes come first for the same reason as
+   * in createBuild; the goal job is the caller's (it owns the queue).
+   */
+  async submitBuild(input: { buildId: string; goal: string; maxTasks: number; budgetTokens: number; model?: string }): Promise<void> {
+    const { buildId } = input;
+    const now = Date.now();
+    await this.redis.multi().zadd(this.keys.builds, now, buildId).sadd(this.keys.activeBuilds, buildId).exec();
+    const fields: Record<string, string | number> = {
+      id: buildId,
+      goal: input.goal,
+      state: 'planning',
+      createdAt: now,
+      total: 0,
+      open: 0,
+      maxTasks: input.maxTasks,
+      budgetTokens: input.budgetTokens,
+      ...(input.model ? { model: input.model } : {}),
+    };
+    await this.redis
+      .multi()
+      .hset(this.keys.build(buildId), fields)
+      .xadd(this.keys.events(buildId), 'MAXLEN', '~', this.eventsMaxLen, '*', 'at', now, 'type', 'build.submitted', 'data', input.goal.slice(0, 500))
+      .exec();
+  }
+
+  /** Appends an event that is not a state change (planner progress, follow-ups, reports). */
+  async note(buildId: string, type: 'build.planning' | 'build.planned' | 'build.report', fields: { reason?: string; data?: string } = {}): Promise<void> {
+    const extra = Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [k, v]));
+    await this.redis.xadd(this.keys.events(buildId), 'MAXLEN', '~', this.eventsMaxLen, '*', 'at', Date.now(), 'type', type, ...extra);
+  }
+
+  /**
+   * Ends a planning or running build: open tasks are cancelled, the build takes `final`
+   * ('cancelled' for a user's cancel, 'failed' when codegod stops it). Returns the tasks that
+   * had a job (queued or running).
+   */
+  async cancelBuild(
+    buildId: string,
+    reason: string,
+    final: 'cancelled' | 'failed' = 'cancelled',
+    failureCode = '',
+  ): Promise<Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }>> {
+    const res = (await this.run(cancelBuildScript, buildId, [reason, final, failureCode])) as unknown[];
+    if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot ${final === 'cancelled' ? 'cancel' : 'stop'} ${buildId}: ${String(res[1])}`);
+    const out: Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }> = [];
+    for (let i = 1; i + 3 < res.length; i += 4) {
+      out.push({
+        taskId: String(res[i]),
+        role: RoleSchema.parse(String(res[i + 1])),
+        gen: Number(res[i + 2]),
+        previous: TaskStateSchema.parse(String(res[i + 3])),
+      });
+    }
+    return out;
+  }
+
+  async retryTask(buildId: string, taskId: string): Promise<ReadyTask> {
+    const res = (await this.run(retryTaskScript, buildId, [taskId])) as unknown[];
+    if (res[0] === 'err') {
+      const message = String(res[1]);
+      if (message === 'build not found') throw new NotFoundError('build', buildId);
+      throw new CodegodError('BUILD_STATE', `cannot retry ${taskId} in ${buildId}: ${message}`);
+    }
+    return DagStore.readyList(res, 1)[0]!;
+  }
+
+  /** Starts a failing task over under a revised spec; undefined when it may not be re-planned. */
+  async replanTask(buildId: string, taskId: string, gen: number, spec: TaskSpec, why: string, maxReplans: number): Promise<ReadyTask | undefined> {
+    const res = (await this.run(replanTaskScript, buildId, [taskId, gen, JSON.stringify(spec), why.slice(0, 2_000), maxReplans])) as unknown[];
+    return res[0] === 'ok' ? DagStore.readyList(res, 1)[0] : undefined;
+  }
+
+  /**
+   * Adds tasks to a running build. The whole resulting graph is checked for cycles against
+   * a snapshot; the script applies the change only if no other growth happened since.
+   */
+  async growBuild(buildId: string, request: GrowRequest): Promise<ReadyTask[]> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const build = await this.getBuild(buildId);
+      const deps = new Map<string, string[]>();
+      const ids = await this.redis.hkeys(this.keys.buildStates(buildId));
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hget(this.keys.task(buildId, id), 'deps');
+      const rows = (await pipe.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const v = rows[i]?.[1];
+        deps.set(id, typeof v === 'string' && v ? v.split(',') : []);
+      });
+      for (const t of request.tasks) deps.set(t.spec.id, [...t.spec.dependsOn]);
+      for (const b of request.blocks ?? []) deps.set(b.taskId, [...(deps.get(b.taskId) ?? []), ...b.waitFor]);
+      const cycles = findCycles(deps);
+      if (cycles.length > 0) {
+        throw new CodegodError('GROW_REJECTED', `growing ${buildId} would create a cycle: ${cycles[0]!.join(' → ')}`);
+      }
+      const added = request.tasks.map((t) => ({
+        id: t.spec.id,
+        role: t.spec.role,
+        spec: JSON.stringify(t.spec),
+        deps: t.spec.dependsOn,
+        depth: t.depth,
+        origin: t.origin,
+      }));
+      const blocks = (request.blocks ?? []).map((b) => ({ id: b.taskId, deps: b.waitFor }));
+      const res = (await this.run(growBuildScript, buildId, [build.graphVersion, JSON.stringify(added), JSON.stringify(blocks)])) as unknown[];
+      if (res[0] === 'conflict') continue;
+      if (res[0] === 'err') throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: ${String(res[1])}`);
+      return DagStore.readyList(res, 1);
+    }
+    throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: the graph kept changing, try again`);
+  }
+
+  async getBuild(buildId: string): Promise<BuildRecord> {
+    const key = this.keys.build(buildId);
+    const raw = await this.redis.hgetall(key);
+    if (Object.keys(raw).length === 0) throw new NotFoundError('build', buildId);
+    return parseRecord(BuildRecordSchema, raw, key);
+  }
+
+  async getTaskStates(buildId: string): Promise<Map<string, TaskState>> {
+    const key = this.keys.buildStates(buildId);
+    const raw = await this.redis.hgetall(key);
+    const out = new Map<string, TaskState>();
+    for (const [id, st] of Object.entries(raw)) {
+      const parsed = TaskStateSchema.safeParse(st);
+      if (!parsed.success) throw new DataCorruptError(key, `task ${id} has unknown state '${st}'`);
+      out.set(id, parsed.data);
+    }
+    return out;
+  }
+
+  async getTask(buildId: string, taskId: string): Promise<TaskView> {
+    const [state, raw] = await Promise.all([
+      this.redis.hget(this.keys.buildStates(buildId), taskId),
+      this.redis.hgetall(this.keys.task(buildId, taskId)),
+    ]);
+    if (state === null || Object.keys(raw).length === 0) throw new NotFoundError('task', `${buildId}/${taskId}`);
+    const key = this.keys.task(buildId, taskId);
+    const parsedState = TaskStateSchema.safeParse(state);
+    if (!parsedState.success) throw new DataCorruptError(this.keys.buildStates(buildId), `task ${taskId} has unknown state '${state}'`);
+    return { id: taskId, state: parsedState.data, ...parseRecord(TaskRecordSchema, raw, key) };
+  }
+
+  /** Every task of a build with its record, in one pipelined round trip. */
+  async getTasks(buildId: string): Promise<TaskView[]> {
+    const states = await this.getTaskStates(buildId);
+    const ids = [...states.keys()];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.task(buildId, id));
+    const rows = (await pipe.exec()) ?? [];
+    return ids.map((id, i) => {
+      const raw = (rows[i]?.[1] ?? {}) as Record<string, string>;
+      return { id, state: states.get(id)!, ...parseRecord(TaskRecordSchema, raw, this.keys.task(buildId, id)) };
+    });
+  }
+
+  /** Newest first. */
+  async listBuilds(limit = 50): Promise<string[]> {
+    return this.redis.zrevrange(this.keys.builds, 0, limit - 1);
+  }
+
+  async activeBuilds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.activeBuilds);
+  }
+
+  async markInactive(buildId: string): Promise<void> {
+    await this.redis.srem(this.keys.activeBuilds, buildId);
+  }
+}

@@ -1,0 +1,171 @@
+import type { Redis } from 'ioredis';
+import { CodegodError, DataCorruptError, errorMessage, NotFoundError } from '../domain/errors.js';
+import type { Logger } from '../logger.js';
+import { GOALS_QUEUE, taskJobId, type ReadyTask } from './queues.js';
+import { RoleSchema } from '../domain/roles.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface ReconcileReport {
+  builds: number;
+  /** Tasks queued or running whose job had vanished, added again. */
+  requeued: number;
+  /** Tasks whose job BullMQ gave up on (e.g. stalled too often), recorded as failures. */
+  failedFromJobs: number;
+  /** Ended or unknown builds dropped from the active index. */
+  retired: number;
+  /** Builds or tasks failed because their data in Redis was malformed. */
+  corrupt: number;
+}
+
+/**
+ * Repairs what a crash can leave behind. Every transition is atomic, but the job add that
+ * follows it is a second step; the reconciler closes that gap (tasks `queued` or `running`
+ * with no job are re-added under the same id) and turns jobs that BullMQ failed for good
+ * without our processor seeing it (stalled past maxStalledCount) into task failures. It is
+ * idempotent, so any number of orchestrators may run it at once.
+ */
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+  ) {}
+
+  async reconcileOnce(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { builds: 0, requeued: 0, failedFromJobs: 0, retired: 0, corrupt: 0 };
+    for (const buildId of await this.scheduler.dag.activeBuilds()) {
+      report.builds++;
+      try {
+        await this.reconcileBuild(buildId, report);
+      } catch (err) {
+        if (err instanceof DataCorruptError) {
+          report.corrupt++;
+          await this.failCorruptBuild(buildId, err.message);
+        } else if (!(err instanceof NotFoundError)) {
+          this.logger.error({ buildId, err: errorMessage(err) }, 'reconcile failed for build');
+        }
+      }
+    }
+    if (report.requeued || report.failedFromJobs || report.corrupt) this.logger.warn(report, 'reconciler repaired builds');
+    return report;
+  }
+
+  private async reconcileBuild(buildId: string, report: ReconcileReport): Promise<void> {
+    const { dag, queues, keys } = this.scheduler;
+    let build;
+    try {
+      build = await dag.getBuild(buildId);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        await dag.markInactive(buildId);
+        report.retired++;
+        return;
+      }
+      throw err;
+    }
+    if (build.state === 'planning') {
+      // A submitted goal whose job vanished (a crash between the two writes, or a Redis
+      // restart) is queued again; the build id is the job id, so this is idempotent. A goal
+      // job BullMQ gave up on without the orchestrator seeing it (stalled too often) fails
+      // the build instead of leaving it planning for ever.
+      const [timestamp, failedReason] = await this.redis.hmget(queues.jobKey(GOALS_QUEUE, buildId), 'timestamp', 'failedReason');
+      if (timestamp === null) {
+        await queues.enqueueGoal(buildId, this.scheduler.config);
+        report.requeued++;
+      } else if (failedReason !== null && (await queues.get(GOALS_QUEUE).getJobState(buildId)) === 'failed') {
+        await this.scheduler.cancel(buildId, `planning failed for good: ${failedReason}`, 'failed', 'PLANNING_FAILED');
+        report.failedFromJobs++;
+      }
+      return;
+    }
+    if (build.state !== 'running') {
+      await dag.markInactive(buildId);
+      report.retired++;
+      return;
+    }
+    const states = await dag.getTaskStates(buildId);
+    const open = [...states].filter(([, s]) => s === 'queued' || s === 'running').map(([id]) => id);
+    if (open.length === 0) return;
+
+    const pipe = this.redis.pipeline();
+    for (const id of open) pipe.hmget(keys.task(buildId, id), 'role', 'gen', 'spec');
+    const rows = (await pipe.exec()) ?? [];
+    const candidates: ReadyTask[] = [];
+    for (const [i, id] of open.entries()) {
+      const [role, gen, spec] = (rows[i]?.[1] ?? []) as Array<string | null>;
+      const parsedRole = RoleSchema.safeParse(role);
+      const parsedGen = Number(gen);
+      if (!parsedRole.success || gen === null || !Number.isInteger(parsedGen) || parsedGen < 0) {
+        report.corrupt++;
+        await this.scheduler.taskFailed(buildId, id, gen ?? '', `malformed data in Redis at ${keys.task(buildId, id)}: role or gen invalid`);
+        continue;
+      }
+      candidates.push({ taskId: id, role: parsedRole.data, gen: parsedGen, spec: spec ?? '' });
+    }
+
+    const jobPipe = this.redis.pipeline();
+    for (const t of candidates) jobPipe.hmget(queues.jobKey(t.role, taskJobId(buildId, t.taskId, t.gen)), 'timestamp', 'failedReason', 'finishedOn');
+    const jobRows = (await jobPipe.exec()) ?? [];
+    const missing: ReadyTask[] = [];
+    for (const [i, t] of candidates.entries()) {
+      const [timestamp, failedReason, finishedOn] = (jobRows[i]?.[1] ?? []) as Array<string | null>;
+      if (timestamp === null) {
+        missing.push(t);
+        continue;
+      }
+      if (failedReason !== null && finishedOn !== null) {
+        const jobId = taskJobId(buildId, t.taskId, t.gen);
+        const jobState = await queues.get(t.role).getJobState(jobId);
+        if (jobState === 'failed') {
+          const done = await this.scheduler.taskFailed(buildId, t.taskId, t.gen, `job failed for good: ${failedReason}`);
+          if (done.applied) report.failedFromJobs++;
+        }
+      }
+    }
+    if (missing.length === 0) return;
+    // Re-read: a task may have finished between the scan and now; only still-open ones go back.
+    const fresh = await dag.getTaskStates(buildId);
+    const requeue = missing.filter((t) => ['queued', 'running'].includes(fresh.get(t.taskId) ?? ''));
+    await queues.enqueue(buildId, requeue, { recovered: true });
+    report.requeued += requeue.length;
+    if (requeue.length) this.logger.warn({ buildId, tasks: requeue.map((t) => t.taskId) }, 're-enqueued tasks that had no job');
+  }
+
+  /** A build whose own record is malformed cannot run: end it failed with the reason. */
+  private async failCorruptBuild(buildId: string, reason: string): Promise<void> {
+    const { keys, config } = this.scheduler;
+    this.logger.error({ buildId, reason }, 'build data is malformed; failing the build');
+    await this.redis
+      .multi()
+      .hset(keys.build(buildId), 'state', 'failed', 'reason', reason, 'finishedAt', Date.now())
+      .xadd(keys.events(buildId), 'MAXLEN', '~', config.CODEGOD_EVENTS_MAXLEN, '*', 'at', Date.now(), 'type', 'build.finished', 'state', 'failed', 'reason', reason)
+      .srem(keys.activeBuilds, buildId)
+      .exec();
+  }
+
+  /** Runs now, then every `intervalMs`; overlapping runs are skipped. */
+  start(intervalMs: number): void {
+    const tick = () => {
+      if (this.running) return;
+      this.running = this.reconcileOnce()
+        .catch((err) => {
+          if (!(err instanceof CodegodError)) this.logger.error({ err: errorMessage(err) }, 'reconcile pass failed');
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
+    };
+    tick();
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

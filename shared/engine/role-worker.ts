@@ -1,0 +1,363 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Scheduler, type PendingSuccess } from './scheduler.js';
+import type { AgentStatus } from '../telemetry/agent-status.js';
+import type { Config } from '../config.js';
+import { parseControlMessage } from './control.js';
+import { CodegodError, errorMessage } from '../domain/errors.js';
+import { createKeys } from '../redis/keys.js';
+import type { Logger } from '../logger.js';
+import { crashPoints } from '../process.js';
+import { TaskJobDataSchema } from './queues.js';
+import { parseTaskSpec, type StartOutcome } from './dag-store.js';
+import type { TaskSpec } from '../domain/plan.js';
+import { createRedis } from '../redis/connection.js';
+import type { Role } from '../domain/roles.js';
+import { TaskFailedError, type TaskContext, type TaskExecutor } from './task-executor.js';
+import { TaskStopper } from './task-stopper.js';
+import { TaskDurationMetrics } from '../telemetry/task-metrics.js';
+
+interface ActiveTask {
+  buildId: string;
+  taskId: string;
+  since: number;
+  stopper: TaskStopper;
+}
+
+/** Decisions taken at the instant a task ends, before its outcome releases or skips anything. */
+export interface CompletionHooks {
+  /** Runs before a success is recorded (e.g. growing the DAG with follow-ups the result asks for). */
+  beforeSuccess?(t: { buildId: string; taskId: string; gen: number; result: unknown }): Promise<void>;
+  /** Runs instead of recording a final failure; true when the task was started over. */
+  insteadOfFailure?(t: { buildId: string; taskId: string; gen: number; reason: string; agentId: string }): Promise<boolean>;
+}
+
+export interface RoleWorkerOptions {
+  config: Config;
+  role: Role;
+  executor: TaskExecutor;
+  logger: Logger;
+  agentId?: string;
+  hooks?: (scheduler: Scheduler, redis: Redis) => CompletionHooks;
+}
+
+/** Counters of `P:metrics:tasks`, each kept in total and per role. */
+const TASK_COUNTERS = ['started', 'succeeded', 'failed', 'retried'] as const;
+type TaskCounter = (typeof TASK_COUNTERS)[number];
+
+export type TaskOutcome = { status: 'succeeded' } | { status: 'skipped'; reason: string };
+
+/**
+ * The worker process of one role: pulls that role's jobs, runs each task through the
+ * executor with a timeout and a cancel signal, records the outcome atomically and releases
+ * dependents. Delivery is at-least-once (a job whose worker died runs again after its lock
+ * expires); the start script makes a re-delivered finished task a no-op.
+ */
+export class RoleWorker {
+  readonly agentId: string;
+  private readonly config: Config;
+  private readonly role: Role;
+  private readonly executor: TaskExecutor;
+  private readonly logger: Logger;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly queueConnection: Redis;
+  private readonly scheduler: Scheduler;
+  private readonly active = new Map<string, ActiveTask>();
+  private readonly pendingMetrics = new Map<string, number>();
+  /** `<role>:<counter>` field names, made once rather than per task. */
+  private readonly roleCounterFields: Record<TaskCounter, string>;
+  private readonly durations = new TaskDurationMetrics();
+  private readonly crash: (point: string) => void;
+  /** The crash point between a success's record and its release, made once. */
+  private readonly afterComplete: () => void;
+  private readonly hooks: CompletionHooks;
+  private worker: Worker | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private completed = 0;
+  private failed = 0;
+  private state: AgentStatus['state'] = 'idle';
+
+  constructor(opts: RoleWorkerOptions) {
+    this.config = opts.config;
+    this.role = opts.role;
+    this.executor = opts.executor;
+    this.agentId = opts.agentId ?? opts.config.AGENT_ID ?? `${opts.role}-${hostname()}-${process.pid}`;
+    this.logger = opts.logger.child({ agentId: this.agentId, role: opts.role });
+    this.redis = createRedis(opts.config, 'service');
+    this.subscriber = createRedis(opts.config, 'service');
+    this.queueConnection = createRedis(opts.config, 'service');
+    for (const conn of [this.redis, this.subscriber, this.queueConnection]) {
+      conn.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
+    }
+    this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
+    this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+    this.afterComplete = () => this.crash('after-complete');
+    this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${opts.role}:${c}`])) as Record<TaskCounter, string>;
+    this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    const keys = this.scheduler.keys;
+    // The processor takes no third parameter: BullMQ then makes no AbortController per job.
+    // Its signal would abort only on Worker.cancelJob, which codegod never calls: cancels and
+    // timeouts reach a task through its TaskStopper, whose signal the executor gets, and a
+    // graceful shutdown lets running tasks finish.
+    this.worker = new Worker(this.role, (job) => this.process(job), {
+      connection: this.queueConnection,
+      prefix: keys.queuePrefix,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.CODEGOD_LOCK_DURATION_MS,
+      stalledInterval: config.CODEGOD_STALLED_INTERVAL_MS,
+      maxStalledCount: config.CODEGOD_MAX_STALLED_COUNT,
+      autorun: false,
+    });
+    this.worker.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'queue worker error'));
+    await this.subscriber.subscribe(keys.control);
+    this.subscriber.on('message', (_channel, raw) => {
+      const msg = parseControlMessage(raw);
+      if (msg?.type === 'cancel') this.cancelBuild(msg.buildId, msg.reason);
+    });
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.CODEGOD_HEARTBEAT_MS);
+    void this.worker.run().catch((err) => this.logger.error({ err: errorMessage(err) }, 'worker stopped'));
+    this.logger.info({ concurrency: config.WORKER_CONCURRENCY, queue: this.role }, 'worker started');
+  }
+
+  /**
+   * One attempt of one task (the BullMQ processor).
+   *
+   * A re-delivered job (its worker died, or the reconciler re-added it) first asks Redis
+   * whether the task may run — it may be done already. A first delivery cannot find its task
+   * done (a task is released to its queue once per generation), so it starts the executor at
+   * once with the spec the job carries and records the start on the next turn of the event
+   * loop; a task that finishes before then records start and success in one step. Either way
+   * the start check runs, and a "no" aborts the executor.
+   */
+  private async process(job: Job): Promise<TaskOutcome> {
+    const data = TaskJobDataSchema.safeParse(job.data);
+    if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
+    const { buildId, taskId, gen } = data.data;
+    const dag = this.scheduler.dag;
+    const skipped = (reason: string): TaskOutcome => {
+      this.logger.debug({ buildId, taskId, reason }, 'task skipped');
+      return { status: 'skipped', reason };
+    };
+    const carried = job.attemptsStarted <= 1 && !data.data.recovered && data.data.spec ? parseTaskSpec(data.data.spec) : undefined;
+    let spec: TaskSpec;
+    let attempt = 1;
+    let started: Promise<StartOutcome> | undefined;
+    if (carried?.ok) spec = carried.spec;
+    else {
+      started = dag.startTask(buildId, taskId, gen, this.agentId);
+      const start = await started;
+      if (start.kind === 'skip') return skipped(start.reason);
+      spec = start.spec;
+      attempt = start.attempt;
+    }
+    // The child logger is made only when someone logs: thousands of no-op tasks a second
+    // should not each pay for one.
+    let child: Logger | undefined;
+    const log = () => (child ??= this.logger.child({ buildId, taskId }));
+    this.metric('started');
+    const stopper = new TaskStopper();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stopper.stop(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
+    }, this.config.CODEGOD_TASK_TIMEOUT_MS);
+    const startedAt = Date.now();
+    const recordStart = (): Promise<StartOutcome> =>
+      (started ??= dag.startTask(buildId, taskId, gen, this.agentId).then((outcome) => {
+        if (outcome.kind === 'skip') stopper.stop(`skipped: ${outcome.reason}`);
+        return outcome;
+      }));
+    const deferred = started ? undefined : setImmediate(() => void recordStart().catch((err) => log().warn({ err: errorMessage(err) }, 'could not record the start')));
+    this.active.set(job.id!, { buildId, taskId, since: startedAt, stopper });
+    this.setState();
+    try {
+      let result: unknown;
+      try {
+        const ctx: TaskContext = {
+          buildId,
+          taskId,
+          spec,
+          role: this.role,
+          gen,
+          attempt,
+          agentId: this.agentId,
+          get signal() {
+            return stopper.signal;
+          },
+          get logger() {
+            return log();
+          },
+        };
+        result = await stopper.race(() => this.executor.execute(ctx));
+      } catch (err) {
+        clearImmediate(deferred);
+        const start = await recordStart();
+        if (start.kind === 'skip') return skipped(start.reason);
+        const cancelled = stopper.stopped && !timedOut;
+        const reason = timedOut ? String(stopper.reason) : cancelled ? `cancelled: ${String(stopper.reason ?? '')}` : errorMessage(err);
+        return await this.recordFailure(job, { buildId, taskId, gen }, reason, err, cancelled, Date.now() - startedAt);
+      }
+      this.crash('before-complete');
+      await this.hooks.beforeSuccess?.({ buildId, taskId, gen, result });
+      clearImmediate(deferred);
+      if (started) {
+        const start = await started;
+        if (start.kind === 'skip') return skipped(start.reason);
+      }
+      const entry: PendingSuccess = { taskId, gen, workerId: this.agentId, result, beforeRelease: this.afterComplete };
+      if (!started) entry.startedAt = startedAt;
+      const outcome = await this.scheduler.taskSucceeded(buildId, entry);
+      if (outcome.kind === 'skip') return skipped(outcome.reason);
+      this.completed++;
+      this.metric('succeeded');
+      this.durations.observe(this.role, 'succeeded', Date.now() - startedAt);
+      this.logger.info({ buildId, taskId, attempt }, 'task succeeded');
+      return { status: 'succeeded' };
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(job.id!);
+      this.setState();
+    }
+  }
+
+  /**
+   * A failed attempt: retried by BullMQ while attempts remain, else recorded as the task's
+   * failure (which skips its dependents). Cancellation is never retried.
+   */
+  private async recordFailure(
+    job: Job,
+    t: { buildId: string; taskId: string; gen: number },
+    reason: string,
+    err: unknown,
+    cancelled: boolean,
+    ms: number,
+  ): Promise<never> {
+    const retryable = !cancelled && !(err instanceof TaskFailedError && !err.retryable);
+    const final = !retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const log = this.logger.child({ buildId: t.buildId, taskId: t.taskId });
+    if (final) {
+      if (!cancelled && (await this.hooks.insteadOfFailure?.({ ...t, reason, agentId: this.agentId }))) {
+        this.durations.observe(this.role, 'retried', ms);
+        throw new UnrecoverableError(`re-planned after: ${reason}`);
+      }
+      if (!cancelled) {
+        await this.scheduler.taskFailed(t.buildId, t.taskId, t.gen, reason);
+        this.failed++;
+        this.metric('failed');
+      }
+      this.durations.observe(this.role, cancelled ? 'cancelled' : 'failed', ms);
+      log.warn({ reason, attempt: job.attemptsMade + 1 }, cancelled ? 'task cancelled' : 'task failed for good');
+      throw new UnrecoverableError(reason);
+    }
+    log.warn({ reason, attempt: job.attemptsMade + 1 }, 'task attempt failed; will retry');
+    this.metric('retried');
+    this.durations.observe(this.role, 'retried', ms);
+    throw new Error(reason);
+  }
+
+  private cancelBuild(buildId: string, reason: string): void {
+    for (const t of this.active.values()) {
+      if (t.buildId === buildId && !t.stopper.stopped) {
+        this.logger.info({ buildId, taskId: t.taskId }, 'aborting task of a cancelled build');
+        t.stopper.stop(reason);
+      }
+    }
+  }
+
+  /** Counted in memory and flushed with each heartbeat: no Redis round trip per task. */
+  private metric(name: TaskCounter): void {
+    this.pendingMetrics.set(name, (this.pendingMetrics.get(name) ?? 0) + 1);
+    const perRole = this.roleCounterFields[name];
+    this.pendingMetrics.set(perRole, (this.pendingMetrics.get(perRole) ?? 0) + 1);
+  }
+
+  private async flushMetrics(): Promise<void> {
+    if (this.pendingMetrics.size === 0 && this.durations.empty) return;
+    const batch = [...this.pendingMetrics];
+    this.pendingMetrics.clear();
+    const multi = this.redis.multi();
+    for (const [field, n] of batch) multi.hincrby(this.scheduler.keys.metricsTasks, field, n);
+    const durations = this.durations.flush(multi, this.scheduler.keys);
+    try {
+      await multi.exec();
+    } catch (err) {
+      for (const [field, n] of batch) this.pendingMetrics.set(field, (this.pendingMetrics.get(field) ?? 0) + n);
+      this.durations.restore(durations);
+      throw err;
+    }
+  }
+
+  private setState(): void {
+    if (this.state === 'stopping' || this.state === 'offline') return;
+    this.state = this.active.size > 0 ? 'busy' : 'idle';
+  }
+
+  private status(): AgentStatus {
+    return {
+      agentId: this.agentId,
+      role: this.role,
+      state: this.state,
+      currentTasks: [...this.active.values()].map((t) => ({ buildId: t.buildId, taskId: t.taskId, since: t.since })),
+      heartbeat: Date.now(),
+      startedAt: this.startedAt,
+      tasksCompleted: this.completed,
+      tasksFailed: this.failed,
+      concurrency: this.config.WORKER_CONCURRENCY,
+      pid: process.pid,
+      host: hostname(),
+    };
+  }
+
+  /**
+   * Publishes this agent's status, touches the health file, and aborts tasks whose build was
+   * cancelled while the cancel notice was missed (pub/sub is fire-and-forget).
+   */
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status()));
+      await this.flushMetrics();
+      if (this.config.CODEGOD_HEALTH_FILE) {
+        await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
+        await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
+      }
+      const builds = new Set([...this.active.values()].map((t) => t.buildId));
+      for (const buildId of builds) {
+        const state = await this.redis.hget(this.scheduler.keys.build(buildId), 'state');
+        if (state === 'cancelled') this.cancelBuild(buildId, 'build cancelled');
+      }
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'heartbeat failed');
+    }
+  }
+
+  /**
+   * Graceful stop: take no new jobs, let running tasks finish (BullMQ waits for them), then
+   * mark the agent offline. Tasks still running when the process is killed are re-delivered
+   * to another worker once their lock expires.
+   */
+  async close(): Promise<void> {
+    this.state = 'stopping';
+    await this.heartbeat();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.worker?.close();
+    await this.flushMetrics().catch(() => undefined);
+    this.state = 'offline';
+    await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch(() => undefined);
+    await this.executor.close?.();
+    await this.scheduler.close();
+    this.subscriber.disconnect();
+    this.queueConnection.disconnect();
+    await this.redis.quit().catch(() => undefined);
+    this.logger.info('worker stopped');
+  }
+}

@@ -1,0 +1,563 @@
+import { performance } from 'node:perf_hooks';
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { CodegodError, errorMessage } from '../domain/errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { LlmNameSchema, nullUsageRecorder, type UsageRecorder } from '../telemetry/llm-usage.js';
+import { displayUrl } from '../redis/connection.js';
+import { isRole, type Role } from '../domain/roles.js';
+
+/**
+ * codegod's LLM client: the official `openai` SDK against any OpenAI-compatible endpoint
+ * (vLLM, Ollama, the scripted test server). It adds what the SDK lacks:
+ *
+ * - structured output: a JSON schema derived from the caller's zod schema goes out as
+ *   `response_format` (vLLM's guided decoding honours it), every reply is parsed with zod, and
+ *   a bounded repair loop re-asks after invalid JSON, a schema violation or a reply cut off at
+ *   `max_tokens`. A server that rejects `json_schema` is asked with `json_object` from then on;
+ *   validation stays the same.
+ * - a per-client limit on requests in flight (one client per process is the intended use, so
+ *   it is the process's limit), waiting in FIFO order;
+ * - the caller's AbortSignal cancels both the wait for a slot and the HTTP request;
+ * - usage per request through a UsageRecorder (Redis in services, nothing in checks);
+ * - one-line errors for an unreachable server, a wrong model name, timeouts.
+ *
+ * The SDK itself retries connection errors, timeouts, 429 and 5xx with backoff
+ * (LLM_MAX_RETRIES, each try limited to LLM_TIMEOUT_MS until the response headers).
+ *
+ * Messages go out exactly as given, repair turns appended after them, so the stable prefix
+ * (role system prompt, then task context) stays byte-identical and vLLM's prefix cache hits.
+ */
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const TaskContextSchema = z.object({
+  buildId: z.string().min(1).optional(),
+  taskId: z.string().min(1).optional(),
+  agentId: z.string().min(1).optional(),
+});
+export type TaskContext = z.infer<typeof TaskContextSchema>;
+
+/** The plain-data part of a structured request, validated on entry. */
+const StructuredInputSchema = z.object({
+  role: LlmNameSchema,
+  phase: LlmNameSchema,
+  messages: z.array(ChatMessageSchema).min(1),
+  maxTokens: z.number().int().min(1),
+  taskContext: TaskContextSchema.default({}),
+});
+
+export interface StructuredRequest<S extends z.ZodType> {
+  /** A worker role, or another caller's name (`planner`); picks LLM_MODEL_<ROLE> when one is set. */
+  role: string;
+  /** ORPAV phase or other step name; sent as `x-codegod-phase`. */
+  phase: string;
+  schema: S;
+  messages: ChatMessage[];
+  /** `max_tokens` of each request: keep it tight, guided decoding can run away in whitespace. */
+  maxTokens: number;
+  signal?: AbortSignal | undefined;
+  taskContext?: TaskContext | undefined;
+  /** A model for this call only (a build's `--model`), over LLM_MODEL and per-role models. */
+  model?: string | undefined;
+}
+
+export interface LlmUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface StructuredResult<T> {
+  data: T;
+  /** Summed over every request the call made (repairs included). */
+  usage: LlmUsage;
+  /** Requests that returned a reply: 1 when the first one was valid. */
+  attempts: number;
+  latencyMs: number;
+  model: string;
+}
+
+export interface LlmClientOptions {
+  recorder?: UsageRecorder;
+  logger?: Logger;
+}
+
+export interface LlmCheck {
+  url: string;
+  models: string[];
+  /** The model plain calls use (LLM_MODEL, else the first one listed). */
+  model: string;
+}
+
+const ROLE_MODEL_VAR = {
+  backend: 'LLM_MODEL_BACKEND',
+  frontend: 'LLM_MODEL_FRONTEND',
+  devops: 'LLM_MODEL_DEVOPS',
+  testing: 'LLM_MODEL_TESTING',
+} as const satisfies Record<Role, keyof Config>;
+
+const SAFE_INT_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
+
+/**
+ * The JSON schema sent as `response_format`, from the zod schema. It describes the zod
+ * *input* (what the model must produce: fields with defaults may be left out). zod's integer
+ * bounds at ±MAX_SAFE_INTEGER are dropped: they constrain nothing, and grammar-based decoders
+ * compile every numeric bound into their automaton.
+ */
+const jsonSchemaCache = new WeakMap<z.ZodType, Record<string, unknown>>();
+
+/** The JSON schema sent as `response_format` (computed once per schema: it never changes). */
+export function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const cached = jsonSchemaCache.get(schema);
+  if (cached) return cached;
+  const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete json.$schema;
+  const strip = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(strip);
+    if (node === null || typeof node !== 'object') return;
+    const obj = node as Record<string, unknown>;
+    for (const bound of ['minimum', 'maximum']) {
+      if (typeof obj[bound] === 'number' && SAFE_INT_BOUNDS.has(obj[bound])) delete obj[bound];
+    }
+    Object.values(obj).forEach(strip);
+  };
+  strip(json);
+  jsonSchemaCache.set(schema, json);
+  return json;
+}
+
+/** FIFO counting semaphore; a waiter whose signal aborts leaves the queue. */
+class Semaphore {
+  active = 0;
+  peak = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async acquire(signal: AbortSignal | undefined): Promise<() => void> {
+    if (this.active < this.limit) {
+      this.active++;
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          const i = this.waiters.indexOf(wake);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal?.reason);
+        };
+        // A releasing holder hands its slot over directly (active unchanged), so no newcomer
+        // can overtake a waiter.
+        const wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.waiters.push(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    this.peak = Math.max(this.peak, this.active);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+/** Rejects as soon as `signal` aborts, without waiting for the SDK to notice (it does not during retry backoff). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new APIUserAbortError());
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The innermost `code` (ECONNREFUSED, ENOTFOUND, …) or message of a connection error's cause chain. */
+function connectionDetail(err: unknown): string {
+  let detail = errorMessage(err);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code !== '') return code;
+    if (e !== err) detail = errorMessage(e);
+  }
+  return detail;
+}
+
+/** A 4xx about `response_format` means the server cannot do JSON-schema output (not that the request was bad otherwise). */
+function rejectsJsonSchema(err: unknown): boolean {
+  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
+  return err.param === 'response_format' || /response_format|json_schema|guided/i.test(err.message);
+}
+
+/** Servers without guided decoding sometimes fence JSON in markdown; unwrapping it saves a repair round. */
+function unfence(text: string): string {
+  const m = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
+  return m ? m[1]! : text;
+}
+
+type Verdict<T> = { ok: true; data: T } | { ok: false; error: string };
+
+function judge<S extends z.ZodType>(schema: S, content: string, finishReason: string, maxTokens: number): Verdict<z.output<S>> {
+  if (finishReason === 'length') {
+    return { ok: false, error: `it was cut off at max_tokens (${maxTokens}); give a shorter reply` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(unfence(content));
+  } catch (err) {
+    return { ok: false, error: `it is not valid JSON (${errorMessage(err)})` };
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+  return { ok: false, error: `it does not match the schema (${issues.join('; ').slice(0, 1_000)})` };
+}
+
+interface Reply {
+  content: string;
+  finishReason: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Thrown for a failed request that already went through the SDK's retries; carries the elapsed time for usage records. */
+class RequestFailure extends Error {
+  constructor(
+    readonly error: CodegodError,
+    readonly ms: number,
+  ) {
+    super(error.message);
+  }
+}
+
+export class LlmClient {
+  readonly url: string;
+  private readonly openai: OpenAI;
+  private readonly recorder: UsageRecorder;
+  private readonly logger: Logger;
+  private readonly limiter: Semaphore;
+  private firstModel: Promise<string> | undefined;
+  private jsonSchemaRejected: boolean;
+
+  constructor(
+    private readonly config: Config,
+    options: LlmClientOptions = {},
+  ) {
+    this.url = displayUrl(config.VLLM_API_URL);
+    this.recorder = options.recorder ?? nullUsageRecorder;
+    this.logger = (options.logger ?? createLogger(config.LOG_LEVEL)).child({ component: 'llm' });
+    this.limiter = new Semaphore(config.LLM_MAX_INFLIGHT);
+    this.jsonSchemaRejected = config.LLM_STRUCTURED_OUTPUT === 'json_object';
+    this.openai = new OpenAI({
+      baseURL: config.VLLM_API_URL,
+      apiKey: config.LLM_API_KEY ?? 'EMPTY',
+      maxRetries: config.LLM_MAX_RETRIES,
+      timeout: config.LLM_TIMEOUT_MS,
+      logger: this.logger.child({ component: 'openai' }),
+      logLevel: sdkLogLevel(config.LOG_LEVEL),
+    });
+  }
+
+  /** Requests to the LLM in flight now (benches check that batching gets used). */
+  get inFlight(): number {
+    return this.limiter.active;
+  }
+
+  /** Most requests this client has had in flight at once. */
+  get maxInFlight(): number {
+    return this.limiter.peak;
+  }
+
+  /** The model ids the endpoint's `/models` lists. */
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    try {
+      const ids: string[] = [];
+      for await (const model of this.openai.models.list({ signal })) ids.push(model.id);
+      return ids;
+    } catch (err) {
+      if (err instanceof APIError && err.status === 404) {
+        throw new CodegodError(
+          'LLM_UNREACHABLE',
+          `cannot reach the LLM at ${this.url} (HTTP 404 for /models); VLLM_API_URL must be the OpenAI base URL, usually ending in /v1`,
+          { cause: err },
+        );
+      }
+      throw this.translate(err, signal);
+    }
+  }
+
+  /** LLM_MODEL_<ROLE> for a worker role, else LLM_MODEL, else the first model the endpoint lists (asked once). */
+  async modelFor(role: string, signal?: AbortSignal): Promise<string> {
+    const perRole = isRole(role) ? this.config[ROLE_MODEL_VAR[role]] : undefined;
+    const configured = perRole ?? this.config.LLM_MODEL;
+    if (configured !== undefined) return configured;
+    // The lookup is shared by every caller waiting on it, so no one caller's signal may cancel it.
+    this.firstModel ??= this.listModels().then((models) => {
+      const [first] = models;
+      if (first === undefined) {
+        throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${this.url} serves no models; load one or set LLM_MODEL`);
+      }
+      this.logger.info({ model: first }, 'using the first model the LLM serves');
+      return first;
+    });
+    const lookup = this.firstModel;
+    try {
+      return await abortable(lookup, signal);
+    } catch (err) {
+      // A failed lookup is not cached: the server may be up on the next call.
+      if (!signal?.aborted && this.firstModel === lookup) this.firstModel = undefined;
+      throw this.translate(err, signal);
+    }
+  }
+
+  /** The setting that chose a role's model, for error messages. */
+  private modelVariable(role: string): string {
+    return isRole(role) && this.config[ROLE_MODEL_VAR[role]] !== undefined ? ROLE_MODEL_VAR[role] : 'LLM_MODEL';
+  }
+
+  /**
+   * Asks for JSON matching `schema` and returns it parsed. Throws CodegodError:
+   * LLM_BAD_RESPONSE (no valid reply within LLM_REPAIR_ATTEMPTS repairs), TASK_ABORTED,
+   * LLM_UNREACHABLE, LLM_TIMEOUT, LLM_MODEL_UNKNOWN, LLM_REQUEST_FAILED.
+   */
+  async structured<S extends z.ZodType>(request: StructuredRequest<S>): Promise<StructuredResult<z.output<S>>> {
+    const input = StructuredInputSchema.parse({
+      role: request.role,
+      phase: request.phase,
+      messages: request.messages,
+      maxTokens: request.maxTokens,
+      taskContext: request.taskContext,
+    });
+    const { signal, schema } = request;
+    const started = performance.now();
+    if (signal?.aborted) throw this.translate(new APIUserAbortError(), signal);
+    const model = request.model ?? (await this.modelFor(input.role, signal));
+    const jsonSchema = responseJsonSchema(schema);
+    const messages: ChatMessage[] = [...input.messages];
+    const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+    const attempts = 1 + this.config.LLM_REPAIR_ATTEMPTS;
+    const base = { role: input.role, phase: input.phase, model, ...input.taskContext };
+    let lastError = '';
+
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      let reply: Reply;
+      let ms: number;
+      try {
+        ({ reply, ms } = await this.complete(input, model, messages, jsonSchema, signal));
+      } catch (err) {
+        if (!(err instanceof RequestFailure)) throw err;
+        await this.record({ ...base, promptTokens: 0, completionTokens: 0, ms: err.ms, attempt, ok: false, error: err.message });
+        throw err.error;
+      }
+      usage.promptTokens += reply.promptTokens;
+      usage.completionTokens += reply.completionTokens;
+      usage.totalTokens = usage.promptTokens + usage.completionTokens;
+      const verdict = judge(schema, reply.content, reply.finishReason, input.maxTokens);
+      await this.record({
+        ...base,
+        promptTokens: reply.promptTokens,
+        completionTokens: reply.completionTokens,
+        ms,
+        attempt,
+        ok: verdict.ok,
+        ...(verdict.ok ? {} : { error: verdict.error }),
+      });
+      if (verdict.ok) {
+        return { data: verdict.data, usage, attempts: attempt, latencyMs: Math.round(performance.now() - started), model };
+      }
+      lastError = verdict.error;
+      this.logger.warn({ role: input.role, phase: input.phase, attempt, error: lastError }, 'invalid LLM reply');
+      messages.push(
+        { role: 'assistant', content: reply.content },
+        { role: 'user', content: `Your reply was not valid: ${lastError}. Reply again with only JSON matching the schema.` },
+      );
+    }
+    throw new CodegodError(
+      'LLM_BAD_RESPONSE',
+      `no valid reply from the LLM for ${input.role}/${input.phase} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${lastError}`,
+    );
+  }
+
+  /** One request (with the SDK's retries), holding an in-flight slot while it runs. */
+  private async complete(
+    input: z.infer<typeof StructuredInputSchema>,
+    model: string,
+    messages: ChatMessage[],
+    jsonSchema: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ reply: Reply; ms: number }> {
+    const headers: Record<string, string> = { 'x-codegod-role': input.role, 'x-codegod-phase': input.phase };
+    if (input.taskContext.taskId !== undefined) headers['x-codegod-task'] = input.taskContext.taskId;
+    for (;;) {
+      const useJsonObject = this.jsonSchemaRejected;
+      let release: () => void;
+      try {
+        release = await this.limiter.acquire(signal);
+      } catch (err) {
+        throw this.translate(err, signal);
+      }
+      const started = performance.now();
+      try {
+        const completion = await abortable(
+          this.openai.chat.completions.create(
+            {
+              model,
+              messages,
+              max_tokens: input.maxTokens,
+              response_format: useJsonObject
+                ? { type: 'json_object' }
+                : {
+                    type: 'json_schema',
+                    json_schema: { name: `${input.role}_${input.phase}`.slice(0, 64), schema: jsonSchema, strict: true },
+                  },
+            },
+            { signal, headers },
+          ),
+          signal,
+        );
+        const choice = completion.choices[0];
+        return {
+          reply: {
+            content: choice?.message.content ?? '',
+            finishReason: choice?.finish_reason ?? 'stop',
+            promptTokens: completion.usage?.prompt_tokens ?? 0,
+            completionTokens: completion.usage?.completion_tokens ?? 0,
+          },
+          ms: Math.round(performance.now() - started),
+        };
+      } catch (err) {
+        if (!useJsonObject && rejectsJsonSchema(err)) {
+          this.jsonSchemaRejected = true;
+          this.logger.warn({ error: errorMessage(err) }, 'the LLM rejects json_schema output; using json_object with validation');
+          continue;
+        }
+        const error =
+          err instanceof APIError && err.status === 404 ? await this.unknownModel(input.role, model, err, signal) : this.translate(err, signal);
+        throw new RequestFailure(error, Math.round(performance.now() - started));
+      } finally {
+        release();
+      }
+    }
+  }
+
+  /** A 404 from chat completions: a model the server does not serve, or a wrong base URL (then listing fails too). */
+  private async unknownModel(role: string, model: string, err: APIError, signal: AbortSignal | undefined): Promise<CodegodError> {
+    let served: string[];
+    try {
+      served = await this.listModels(signal);
+    } catch (listErr) {
+      return listErr instanceof CodegodError ? listErr : this.translate(listErr, signal);
+    }
+    if (served.includes(model)) return this.translate(err, signal);
+    return new CodegodError(
+      'LLM_MODEL_UNKNOWN',
+      `model '${model}' is not served by ${this.url} (it serves: ${served.join(', ') || 'nothing'}); set ${this.modelVariable(role)}`,
+      { cause: err },
+    );
+  }
+
+  private translate(err: unknown, signal: AbortSignal | undefined): CodegodError {
+    if (err instanceof CodegodError) return err;
+    if (signal?.aborted || err instanceof APIUserAbortError) {
+      return new CodegodError('TASK_ABORTED', 'LLM call aborted', { cause: err });
+    }
+    const tries = `${this.config.LLM_MAX_RETRIES + 1} tr${this.config.LLM_MAX_RETRIES === 0 ? 'y' : 'ies'}`;
+    if (err instanceof APIConnectionTimeoutError) {
+      return new CodegodError(
+        'LLM_TIMEOUT',
+        `the LLM at ${this.url} did not answer within ${this.config.LLM_TIMEOUT_MS} ms (${tries}); check the server or raise LLM_TIMEOUT_MS`,
+        { cause: err },
+      );
+    }
+    if (err instanceof APIConnectionError) {
+      return new CodegodError(
+        'LLM_UNREACHABLE',
+        `cannot reach the LLM at ${this.url} (${connectionDetail(err)}); start vLLM/Ollama or set VLLM_API_URL`,
+        { cause: err },
+      );
+    }
+    if (err instanceof APIError && err.status !== undefined) {
+      const hint =
+        err.status === 401 || err.status === 403
+          ? '; check LLM_API_KEY'
+          : err.status === 429 || err.status >= 500
+            ? ` after ${tries}`
+            : '';
+      const body = err.error as { message?: unknown } | undefined;
+      const detail = typeof body?.message === 'string' ? body.message.split('\n')[0] : errorMessage(err);
+      return new CodegodError('LLM_REQUEST_FAILED', `the LLM at ${this.url} answered HTTP ${err.status}: ${detail}${hint}`, {
+        cause: err,
+      });
+    }
+    // Anything else is a bug, not an LLM failure: it keeps its own type and stack.
+    throw err;
+  }
+
+  /** Usage recording never fails a call whose answer arrived: a lost counter beats a lost task. */
+  private async record(call: Parameters<UsageRecorder['record']>[0]): Promise<void> {
+    this.logger.debug({ ...call }, 'llm call');
+    try {
+      await this.recorder.record(call);
+    } catch (err) {
+      this.logger.warn({ error: errorMessage(err) }, 'cannot record LLM usage');
+    }
+  }
+}
+
+function sdkLogLevel(level: Config['LOG_LEVEL']): 'off' | 'error' | 'warn' | 'info' | 'debug' {
+  switch (level) {
+    case 'silent':
+      return 'off';
+    case 'fatal':
+    case 'error':
+      return 'error';
+    case 'trace':
+      return 'debug';
+    default:
+      return level;
+  }
+}
+
+/**
+ * Checks that the LLM answers and serves every configured model, for `doctor`: lists
+ * `/models` and returns what a plain call would use. Throws LLM_UNREACHABLE or LLM_MODEL_UNKNOWN.
+ */
+export async function checkLlm(config: Config, options: LlmClientOptions = {}): Promise<LlmCheck> {
+  const client = new LlmClient(config, options);
+  const models = await client.listModels();
+  for (const variable of ['LLM_MODEL', ...Object.values(ROLE_MODEL_VAR)] as const) {
+    const name = config[variable];
+    if (name !== undefined && !models.includes(name)) {
+      throw new CodegodError(
+        'LLM_MODEL_UNKNOWN',
+        `model '${name}' is not served by ${client.url} (it serves: ${models.join(', ') || 'nothing'}); set ${variable}`,
+      );
+    }
+  }
+  const model = config.LLM_MODEL ?? models[0];
+  if (model === undefined) {
+    throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${client.url} serves no models; load one or set LLM_MODEL`);
+  }
+  return { url: client.url, models, model };
+}
