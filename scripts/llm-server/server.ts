@@ -85,6 +85,8 @@ export interface RequestLogEntry {
   messages?: unknown[] | undefined;
   /** `response_format.type` of the request (`json_schema`, `json_object`, `text`), if any. */
   responseFormat?: string | undefined;
+  /** `max_completion_tokens` or `max_tokens` of the request, if any. */
+  maxTokens?: number | undefined;
   stream: boolean;
   /** Index of the rule that answered, `fallback`, or null when nothing did. */
   rule: number | 'fallback' | null;
@@ -401,6 +403,7 @@ class ScriptedServer implements ScriptedLlmServer {
     entry.model = body.model;
     entry.messages = body.messages;
     entry.responseFormat = body.response_format?.type;
+    entry.maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     entry.stream = body.stream === true;
     if (!this.scenario.models.includes(body.model)) {
       throw new HttpError(404, `The model \`${body.model}\` does not exist.`, 'invalid_request_error', 'model_not_found', 'model');

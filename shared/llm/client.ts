@@ -432,7 +432,7 @@ export class LlmClient {
             ms: Math.round(performance.now() - started),
           };
         } catch (err) {
-          if (!(await this.refusesFormat(err, model, messages, headers, signal))) throw err;
+          if (!(await this.refusesFormat(err, { model, messages, maxTokens: input.maxTokens, headers }, signal))) throw err;
           if (format === 'json_object') throw this.refusedBoth(input, wire, err);
           this.rememberRefusal(input, wire, err);
         }
@@ -453,20 +453,27 @@ export class LlmClient {
 
   /**
    * Whether `err` refuses the request's `response_format`: a known wording, or a 400/422 to a
-   * request the server answers once `response_format` is left out (asked for one token).
+   * request the server accepts once `response_format` is left out. That probe is the same
+   * request otherwise (`max_tokens` included: a prompt too long for the context is refused
+   * either way), streamed and cut off as soon as the server accepts it.
    */
   private async refusesFormat(
     err: unknown,
-    model: string,
-    messages: ChatMessage[],
-    headers: Record<string, string>,
+    request: { model: string; messages: ChatMessage[]; maxTokens: number; headers: Record<string, string> },
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
     if (signal?.aborted) return false;
     if (isKnownRefusal(err)) return true;
     if (!mayBeRefusal(err)) return false;
     try {
-      await abortable(this.openai.chat.completions.create({ model, messages, max_tokens: 1 }, { signal, headers, maxRetries: 0 }), signal);
+      const stream = await abortable(
+        this.openai.chat.completions.create(
+          { model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true },
+          { signal, headers: request.headers, maxRetries: 0 },
+        ),
+        signal,
+      );
+      stream.controller.abort();
       return true;
     } catch (probeErr) {
       if (signal?.aborted) throw probeErr;

@@ -3,8 +3,8 @@ import { APIError } from 'openai';
 /**
  * How OpenAI-compatible servers say no to a `response_format`. Each words it its own way and
  * some do not name the field at all, so codegod recognises a refusal by behaviour first: an
- * HTTP 400 (or 422) to a request carrying `response_format` that the same server answers
- * once the field is left out (the client asks again without it, for one token, to find out).
+ * HTTP 400 (or 422) to a request carrying `response_format` that the same server accepts
+ * once the field is left out (the client sends it again without the field to find out).
  * The phrasings below are the ones known, recognised without that extra request, and at any
  * status (Ollama and older llama.cpp servers answer some of them with a 500).
  */
