@@ -32,8 +32,9 @@ import { wireJsonSchema } from './wire-schema.js';
  * The SDK itself retries connection errors, timeouts, 429 and 5xx with backoff
  * (LLM_MAX_RETRIES, each try limited to LLM_TIMEOUT_MS until the response headers).
  *
- * Messages go out exactly as given, repair turns appended after them, so the stable prefix
- * (role system prompt, then task context) stays byte-identical and vLLM's prefix cache hits.
+ * Messages go out exactly as given (a json_object request adds the schema after them), repair
+ * turns appended after that, so the stable prefix (role system prompt, then task context)
+ * stays byte-identical and vLLM's prefix cache hits.
  */
 
 export const ChatMessageSchema = z.object({
@@ -321,7 +322,8 @@ export class LlmClient {
   /**
    * Asks for JSON matching `schema` and returns it parsed. Throws CodegodError:
    * LLM_BAD_RESPONSE (no valid reply within LLM_REPAIR_ATTEMPTS repairs), TASK_ABORTED,
-   * LLM_UNREACHABLE, LLM_TIMEOUT, LLM_MODEL_UNKNOWN, LLM_REQUEST_FAILED.
+   * LLM_UNREACHABLE, LLM_TIMEOUT, LLM_MODEL_UNKNOWN, LLM_REQUEST_FAILED,
+   * LLM_STRUCTURED_OUTPUT_REFUSED.
    */
   async structured<S extends z.ZodType>(request: StructuredRequest<S>): Promise<StructuredResult<z.output<S>>> {
     const input = StructuredInputSchema.parse({
