@@ -171,6 +171,15 @@ describe('every schema codegod sends, in xgrammar', () => {
     expect(checked).toBe(answers.filter((a) => /\/(plan|validate)\)$/.test(a.name)).length);
   });
 
+  it('leaves a fraction\'s bounds to zod: xgrammar does not enforce them (a repair round catches it)', async () => {
+    const plan = answers.find((a) => a.name.endsWith('/plan)'))!;
+    const wire = wireJsonSchema(plan.schema);
+    expect(wire).toMatchObject({ properties: { confidence: { type: 'number', minimum: 0, maximum: 1 } } });
+    const over = { ...(plan.value as Record<string, Json>), confidence: 1.5 };
+    expect(await grammar.check(wire, JSON.stringify(over))).toEqual({ ok: true });
+    expect(plan.schema.safeParse(over).success).toBe(false);
+  });
+
   it('rejects keys out of schema order and keys the schema does not have', async () => {
     for (const a of answers) {
       const wire = wireJsonSchema(a.schema);
