@@ -318,6 +318,7 @@ class ScriptedServer implements ScriptedLlmServer {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await Promise.all([closed, ...pending]);
+    await this.grammar?.dispose();
   }
 
   private trim<T>(list: T[]): void {

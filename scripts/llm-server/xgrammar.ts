@@ -62,9 +62,11 @@ function before(bytes: Buffer, at: number): string {
 
 export class JsonGrammar {
   private readonly compiled = new Map<string, Promise<CompiledGrammar>>();
+  private disposed = false;
 
   private constructor(
     private readonly xg: Xgrammar,
+    private readonly info: XgrammarModule.TokenizerInfo,
     private readonly compiler: XgrammarModule.GrammarCompiler,
     private readonly anyWhitespace: boolean,
   ) {}
@@ -76,7 +78,7 @@ export class JsonGrammar {
     vocab.push('</s>');
     const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_fallback', false, vocab.length, [END_TOKEN]);
     const compiler = await xg.GrammarCompiler.createGrammarCompiler(info);
-    return new JsonGrammar(xg, compiler, options.anyWhitespace ?? true);
+    return new JsonGrammar(xg, info, compiler, options.anyWhitespace ?? true);
   }
 
   /** The grammar of `schema` (compiled once per distinct schema). Throws GrammarCompileError. */
@@ -91,6 +93,17 @@ export class JsonGrammar {
       this.compiled.set(text, grammar);
     }
     return grammar;
+  }
+
+  /** Frees the WebAssembly memory of the compiler and its grammars. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const grammars = await Promise.allSettled(this.compiled.values());
+    this.compiled.clear();
+    for (const g of grammars) if (g.status === 'fulfilled') g.value.dispose();
+    this.compiler.dispose();
+    this.info.dispose();
   }
 
   /** Whether a model held to `schema`'s grammar could have written exactly `text` and stopped. */
