@@ -93,6 +93,7 @@ export function planningFailureCode(err: unknown): string {
   if (err instanceof CodegodError) {
     if (err.code === 'PLAN_INVALID') return 'PLAN_INVALID';
     if (err.code === 'LLM_MODEL_UNKNOWN') return 'LLM_MODEL_UNKNOWN';
+    if (err.code === 'LLM_STRUCTURED_OUTPUT_REFUSED') return 'LLM_STRUCTURED_OUTPUT_REFUSED';
     if (err.code === 'LLM_BUDGET') return 'LLM_BUDGET';
     if (err.code === 'LLM_BAD_RESPONSE') return 'PLAN_INVALID';
   }

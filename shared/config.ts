@@ -93,6 +93,10 @@ export const ConfigSchema = z.object({
   LLM_MAX_INFLIGHT: int(16, 1, 1000),
   /** Re-asks after invalid JSON, schema violations or a truncated reply. */
   LLM_REPAIR_ATTEMPTS: int(2, 0, 10),
+  /**
+   * How replies are asked for: `json_schema` (the grammar carries the schema; a schema the
+   * server refuses falls back to json_object on its own) or `json_object` for every call.
+   */
   LLM_STRUCTURED_OUTPUT: z.enum(['json_schema', 'json_object']).default('json_schema'),
   /** ORPAV iterations per task before the loop counts as stuck. */
   CODEGOD_MAX_ITERATIONS: int(4, 1, 50),

@@ -12,7 +12,8 @@ import type { BuildRecord } from '../../shared/domain/build.js';
  * |      | state does not allow (cancel an ended build), a declined `wipe`                    |
  * | 3    | Redis unreachable                                                                  |
  * | 4    | not found: build, task, agent memory or checkpoint                                 |
- * | 5    | LLM unreachable or model unknown (failure code LLM_UNREACHABLE, LLM_MODEL_UNKNOWN) |
+ * | 5    | LLM unreachable, model unknown, or structured output refused (failure code         |
+ * |      | LLM_UNREACHABLE, LLM_MODEL_UNKNOWN, LLM_STRUCTURED_OUTPUT_REFUSED)                 |
  * | 6    | the plan was still invalid after the planner's re-asks (PLAN_INVALID)              |
  * | 7    | the build's token budget is spent (LLM_BUDGET)                                     |
  * | 8    | the build was cancelled                                                            |
@@ -42,6 +43,7 @@ const FAILURE_EXIT: Readonly<Record<string, ExitCode>> = {
   PLAN_INVALID: EXIT.PLAN_INVALID,
   LLM_UNREACHABLE: EXIT.LLM,
   LLM_MODEL_UNKNOWN: EXIT.LLM,
+  LLM_STRUCTURED_OUTPUT_REFUSED: EXIT.LLM,
   LLM_BUDGET: EXIT.BUDGET,
 };
 

@@ -3,8 +3,8 @@ import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import { startScriptedLlmServer, type LatencyModel } from './server.js';
 
 /**
- * `npm run llm-server -- --scenario s.yaml --port 8000 [--latency ttft=200,tpot=20,penalty=0.05]`
- * runs the scripted OpenAI-compatible server until SIGINT/SIGTERM. It prints its base URL
+ * `npm run llm-server -- --scenario s.yaml --port 8000 [--latency ttft=200,tpot=20,penalty=0.05]
+ * [--no-grammar-check]` runs the scripted OpenAI-compatible server until SIGINT/SIGTERM. It prints its base URL
  * (for VLLM_API_URL) as the one line on stdout once it listens.
  */
 
@@ -41,13 +41,15 @@ async function main(): Promise<void> {
     .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 8000)
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--latency <spec>', 'simulated GPU latency: ttft=<ms>,tpot=<ms per token>,penalty=<per extra request>', parseLatency)
+    .option('--no-grammar-check', 'do not hold requests and replies to xgrammar (a server without guided decoding)')
     .parse()
-    .opts<{ scenario: string; port: number; host: string; latency?: Partial<LatencyModel> }>();
+    .opts<{ scenario: string; port: number; host: string; latency?: Partial<LatencyModel>; grammarCheck: boolean }>();
 
   const server = await startScriptedLlmServer({
     scenarioPath: opts.scenario,
     port: opts.port,
     host: opts.host,
+    grammarCheck: opts.grammarCheck,
     ...(opts.latency ? { latency: opts.latency } : {}),
   });
   process.stdout.write(`${server.url}\n`);

@@ -14,8 +14,13 @@ import { CodegodError } from '../../shared/domain/errors.js';
  *     reply: { steps: [] }          # an object/array/number is sent as JSON content
  *     times: 1                      # answers at most once (default: unlimited)
  *   - match: { phase: reason }
- *     fault: http500                # http500 | http429 | hang | malformed_json | schema_violation | length | reject_json_schema
+ *     fault: http500                # http400 | http500 | http429 | hang | malformed_json | schema_violation | length
+ *                                   # | reject_json_schema | reject_response_format
  *     delayMs: 50                   # waits before answering
+ *   - match: { phase: plan }
+ *     fault: reject_json_schema     # refuses the request's schema …
+ *     wording: vllm                 # … as vllm | ollama | llamacpp | opaque | generic (default) words it
+ *     reply: { steps: [] }          # and answers the same request without it
  * fallback:                         # answers what no rule matched (else a 400 `scenario_no_match`)
  *   reply: { text: "plain text" }   # a string, or { text } is sent verbatim; { json } as JSON
  * ```
@@ -26,17 +31,28 @@ import { CodegodError } from '../../shared/domain/errors.js';
  */
 
 export const FAULTS = [
+  /** Answers 400 whatever the request asks, as a server does for a prompt over the model's context length. */
+  'http400',
   'http500',
   'http429',
   'hang',
   'malformed_json',
   'schema_violation',
   'length',
-  /** Answers 400 to a `json_schema` response_format, like servers without guided decoding. */
+  /** Refuses a `json_schema` response_format (worded per `wording`), like a server that cannot compile the schema. */
   'reject_json_schema',
+  /** Refuses `json_schema` (worded per `wording`) and `json_object`; answers requests without a response_format. */
+  'reject_response_format',
 ] as const;
 export const FaultSchema = z.enum(FAULTS);
 export type Fault = z.infer<typeof FaultSchema>;
+
+/**
+ * How a refusal is worded: as vLLM's xgrammar gate, Ollama (a 500), a llama.cpp server, a
+ * bare 400 that names nothing (`opaque`), or a server that names the field (`generic`).
+ */
+export const WORDINGS = ['generic', 'vllm', 'ollama', 'llamacpp', 'opaque'] as const;
+export type Wording = (typeof WORDINGS)[number];
 
 export const DEFAULT_MODEL = 'codegod-test';
 
@@ -78,20 +94,26 @@ const MatchSchema = z
 export type Match = z.infer<typeof MatchSchema>;
 
 /**
- * Faults that never send the rule's reply need none. `reject_json_schema` answers requests
- * without a JSON schema normally, so it needs one like any plain answer.
+ * Faults that never send the rule's reply need none. The refusals answer the requests they
+ * do not refuse normally, so they need one like any plain answer.
  */
-const NO_CONTENT_FAULTS: ReadonlySet<Fault> = new Set(['http500', 'http429', 'hang', 'schema_violation']);
+const NO_CONTENT_FAULTS: ReadonlySet<Fault> = new Set(['http400', 'http500', 'http429', 'hang', 'schema_violation']);
 
 const ActionShape = {
   reply: ReplySchema.optional(),
   fault: FaultSchema.optional(),
+  wording: z.enum(WORDINGS).optional(),
   delayMs: z.number().int().min(0).max(600_000).optional(),
 };
 
-function needsReply(action: { reply?: Reply | undefined; fault?: Fault | undefined }, ctx: z.RefinementCtx): void {
+const REFUSALS: ReadonlySet<Fault> = new Set(['reject_json_schema', 'reject_response_format']);
+
+function checkAction(action: { reply?: Reply | undefined; fault?: Fault | undefined; wording?: Wording | undefined }, ctx: z.RefinementCtx): void {
   if (action.reply === undefined && (action.fault === undefined || !NO_CONTENT_FAULTS.has(action.fault))) {
     ctx.addIssue({ code: 'custom', path: ['reply'], message: `a reply is required${action.fault ? ` with fault ${action.fault}` : ''}` });
+  }
+  if (action.wording !== undefined && (action.fault === undefined || !REFUSALS.has(action.fault))) {
+    ctx.addIssue({ code: 'custom', path: ['wording'], message: 'wording goes with fault reject_json_schema or reject_response_format' });
   }
 }
 
@@ -102,10 +124,10 @@ const RuleSchema = z
     ...ActionShape,
   })
   .strict()
-  .superRefine(needsReply);
+  .superRefine(checkAction);
 export type Rule = z.infer<typeof RuleSchema>;
 
-const FallbackSchema = z.object(ActionShape).strict().superRefine(needsReply);
+const FallbackSchema = z.object(ActionShape).strict().superRefine(checkAction);
 export type Fallback = z.infer<typeof FallbackSchema>;
 
 export const ScenarioSchema = z

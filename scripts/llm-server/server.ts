@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { CodegodError } from '../../shared/domain/errors.js';
+import { jsonObjectRefusal, schemaRefusal, type Refusal } from './refusals.js';
 import {
   estimateTokens,
   loadScenarioFile,
@@ -19,12 +20,26 @@ import {
   type Scenario,
   type ScenarioInput,
 } from './scenario.js';
+import { GrammarCompileError, JsonGrammar } from './xgrammar.js';
+import { VLLM_XGRAMMAR_REFUSAL, xgrammarRefusals } from './xgrammar-gate.js';
 
 /**
  * A scripted OpenAI-compatible server (`node:http` only) for tests and benchmarks: real HTTP,
  * so the real `openai` SDK and codegod's real LLM client run against it. It answers
  * `/v1/chat/completions` (plain and SSE-streamed) from a scenario, injects faults, and can
- * simulate a GPU's latency with batching. Control endpoints for out-of-process callers:
+ * simulate a GPU's latency with batching.
+ *
+ * With the grammar check (on unless turned off) it is held to what a model under vLLM's
+ * default engine, xgrammar, can say: a `json_schema` request is refused as vLLM refuses it
+ * (HTTP 400 for a schema its xgrammar gate rejects or xgrammar cannot compile), and every
+ * scripted reply to a `json_schema` or `json_object` request must be one the request's grammar
+ * accepts (keys in schema order, no extra keys, escapes only where strings allow them).
+ * A scripted reply no such model could have written is the scenario's bug: the server answers
+ * HTTP 500 `scenario_grammar_mismatch` naming the byte the grammar stopped at, counts it in
+ * `grammarRejections` and marks it in the request log. Deliberate faults (malformed JSON, a
+ * schema violation) are not checked: they stand for servers without guided decoding.
+ *
+ * Control endpoints for out-of-process callers:
  * `GET /_log` (request log), `GET /_stats` (in-flight counters and time series, answers per
  * rule), `POST /_reset` (clears them; a JSON body, if any, replaces the scenario).
  */
@@ -49,6 +64,12 @@ export interface ScriptedLlmServerOptions {
   latency?: Partial<LatencyModel>;
   /** Entries kept in the request log and in the in-flight series (oldest dropped first). */
   logLimit?: number;
+  /**
+   * Hold requests and scripted replies to xgrammar, as vLLM would (default true). Off, the
+   * server stands for one without guided decoding, and only a light check of the reply's
+   * top-level shape remains.
+   */
+  grammarCheck?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -64,6 +85,8 @@ export interface RequestLogEntry {
   messages?: unknown[] | undefined;
   /** `response_format.type` of the request (`json_schema`, `json_object`, `text`), if any. */
   responseFormat?: string | undefined;
+  /** `max_completion_tokens` or `max_tokens` of the request, if any. */
+  maxTokens?: number | undefined;
   stream: boolean;
   /** Index of the rule that answered, `fallback`, or null when nothing did. */
   rule: number | 'fallback' | null;
@@ -74,6 +97,8 @@ export interface RequestLogEntry {
   aborted: boolean;
   /** Milliseconds from arrival until the answer ended or the client went away. */
   ms: number | null;
+  /** Why the grammar check refused the scripted reply, if it did. */
+  grammarProblem?: string | undefined;
 }
 
 export interface InFlightSample {
@@ -90,6 +115,8 @@ export interface ServerStats {
   ruleCounts: number[];
   fallbackCount: number;
   unmatched: number;
+  /** Scripted replies the reply check refused (each one a scenario bug). */
+  grammarRejections: number;
 }
 
 export interface ScriptedLlmServer {
@@ -134,6 +161,9 @@ const ChatRequestSchema = z.looseObject({
 type ChatRequest = z.infer<typeof ChatRequestSchema>;
 
 class HttpError extends Error {
+  /** A body in another server's own shape, sent as is. */
+  body?: unknown;
+
   constructor(
     readonly status: number,
     message: string,
@@ -143,6 +173,12 @@ class HttpError extends Error {
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
+  }
+
+  static refusal(refusal: Refusal): HttpError {
+    const err = new HttpError(refusal.status, 'refused', 'invalid_request_error', null);
+    err.body = refusal.body;
+    return err;
   }
 }
 
@@ -168,7 +204,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 function sendError(res: ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: err.code } }, err.headers);
+  sendJson(res, err.status, err.body ?? { error: { message: err.message, type: err.type, param: err.param, code: err.code } }, err.headers);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -210,6 +246,7 @@ class ScriptedServer implements ScriptedLlmServer {
   private used: number[] = [];
   private fallbackCount = 0;
   private unmatched = 0;
+  private grammarRejections = 0;
   private nextId = 1;
   private epoch = performance.now();
   /** Chat requests not yet closed: aborting one ends its wait; the promise settles when its socket has closed. */
@@ -221,6 +258,7 @@ class ScriptedServer implements ScriptedLlmServer {
   constructor(
     private scenario: Scenario,
     private readonly host: string,
+    private readonly grammar: JsonGrammar | undefined,
     options: ScriptedLlmServerOptions,
   ) {
     this.latency = { ttftMs: 0, perTokenMs: 0, concurrencyPenalty: 0, ...options.latency };
@@ -258,6 +296,7 @@ class ScriptedServer implements ScriptedLlmServer {
       ruleCounts: [...this.used],
       fallbackCount: this.fallbackCount,
       unmatched: this.unmatched,
+      grammarRejections: this.grammarRejections,
     };
   }
 
@@ -268,6 +307,7 @@ class ScriptedServer implements ScriptedLlmServer {
     this.used = this.scenario.rules.map(() => 0);
     this.fallbackCount = 0;
     this.unmatched = 0;
+    this.grammarRejections = 0;
     this.maxInFlight = this.inFlight;
     this.epoch = performance.now();
   }
@@ -278,6 +318,7 @@ class ScriptedServer implements ScriptedLlmServer {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
     await Promise.all([closed, ...pending]);
+    await this.grammar?.dispose();
   }
 
   private trim<T>(list: T[]): void {
@@ -363,10 +404,12 @@ class ScriptedServer implements ScriptedLlmServer {
     entry.model = body.model;
     entry.messages = body.messages;
     entry.responseFormat = body.response_format?.type;
+    entry.maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
     entry.stream = body.stream === true;
     if (!this.scenario.models.includes(body.model)) {
       throw new HttpError(404, `The model \`${body.model}\` does not exist.`, 'invalid_request_error', 'model_not_found', 'model');
     }
+    if (this.grammar && body.response_format?.type === 'json_schema') await this.vllmSchemaGate(this.grammar, body.response_format.json_schema?.schema);
 
     const index = selectRule(this.scenario.rules, this.used, {
       role: entry.role,
@@ -414,7 +457,7 @@ class ScriptedServer implements ScriptedLlmServer {
     try {
       if (action.delayMs) await sleep(action.delayMs, undefined, { signal: gone.signal });
       if (action.fault === 'hang') return await untilAborted(gone.signal);
-      const answer = this.answer(action, body);
+      const answer = await this.answer(action, body, entry);
       const id = `chatcmpl-scripted-${entry.id}`;
       await (body.stream ? this.stream(res, id, body, answer, gone.signal) : this.plain(res, id, body, answer, gone.signal));
     } catch (err) {
@@ -424,11 +467,29 @@ class ScriptedServer implements ScriptedLlmServer {
     }
   }
 
+  /** vLLM's checks of a `json_schema` request before it schedules it: its xgrammar gate, then compiling the grammar. */
+  private async vllmSchemaGate(grammar: JsonGrammar, schema: unknown): Promise<void> {
+    if (xgrammarRefusals(schema).length > 0) throw new HttpError(400, VLLM_XGRAMMAR_REFUSAL, 'BadRequestError', null);
+    try {
+      await grammar.compile(schema);
+    } catch (err) {
+      if (!(err instanceof GrammarCompileError)) throw err;
+      throw new HttpError(400, `Failed to transform json schema into a grammar: ${err.message}`, 'BadRequestError', null);
+    }
+  }
+
   /** The content and finish reason of an answer, or an HttpError for the HTTP faults. */
-  private answer(action: Rule | Fallback, body: ChatRequest): Answer {
+  private async answer(action: Rule | Fallback, body: ChatRequest, entry: RequestLogEntry): Promise<Answer> {
     const format = body.response_format;
     const schema = format?.type === 'json_schema' ? format.json_schema?.schema : undefined;
     switch (action.fault) {
+      case 'http400':
+        throw new HttpError(
+          400,
+          "This model's maximum context length is 4096 tokens. However, you requested 8192 tokens in the messages. Please reduce the length of the messages.",
+          'BadRequestError',
+          null,
+        );
       case 'http500':
         throw new HttpError(500, 'scripted fault: internal server error', 'server_error', null);
       case 'http429':
@@ -437,51 +498,59 @@ class ScriptedServer implements ScriptedLlmServer {
           'retry-after': '1',
         });
       case 'reject_json_schema':
-        if (format?.type === 'json_schema') {
-          throw new HttpError(
-            400,
-            "response_format type 'json_schema' is not supported by this server",
-            'invalid_request_error',
-            null,
-            'response_format',
-          );
-        }
+        if (format?.type === 'json_schema') throw HttpError.refusal(schemaRefusal(action.wording));
+        break;
+      case 'reject_response_format':
+        if (format?.type === 'json_schema') throw HttpError.refusal(schemaRefusal(action.wording));
+        if (format?.type === 'json_object') throw HttpError.refusal(jsonObjectRefusal(action.wording));
         break;
       case 'schema_violation':
         return { content: JSON.stringify(schemaViolation(schema)), finishReason: 'stop' };
       case 'malformed_json':
         return { content: malformed(replyText(action.reply)), finishReason: 'stop' };
-      case 'length': {
-        const text = replyText(action.reply);
-        return { content: text.slice(0, Math.ceil(text.length / 2)), finishReason: 'length' };
-      }
       default:
         break;
     }
     const content = replyText(action.reply);
-    if (schema !== undefined) {
-      let value: unknown;
-      let problems: string[];
-      try {
-        value = JSON.parse(content);
-        problems = schemaProblems(value, schema);
-      } catch {
-        problems = ['the reply is not JSON'];
-      }
-      if (problems.length > 0) {
-        throw new HttpError(
-          400,
-          `scenario reply does not fit the request's schema: ${problems.join('; ')}`,
-          'invalid_request_error',
-          'scenario_schema_mismatch',
-        );
-      }
-    }
+    await this.checkReply(content, format, entry);
+    if (action.fault === 'length') return { content: content.slice(0, Math.ceil(content.length / 2)), finishReason: 'length' };
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
     if (maxTokens !== undefined && maxTokens !== null && estimateTokens(content) > maxTokens) {
       return { content: content.slice(0, maxTokens * 4), finishReason: 'length' };
     }
     return { content, finishReason: 'stop' };
+  }
+
+  /**
+   * Holds a scripted reply to the request's response_format: with the grammar check, to the
+   * grammar vLLM would have compiled for it (`{"type": "object"}` for json_object); without,
+   * to the top-level shape of a json_schema.
+   */
+  private async checkReply(content: string, format: ChatRequest['response_format'], entry: RequestLogEntry): Promise<void> {
+    if (format?.type !== 'json_schema' && format?.type !== 'json_object') return;
+    const schema = format.type === 'json_schema' ? format.json_schema?.schema : { type: 'object' };
+    let problem: string | undefined;
+    if (this.grammar) {
+      const verdict = await this.grammar.check(schema, content);
+      if (!verdict.ok) problem = verdict.problem;
+    } else if (format.type === 'json_schema') {
+      let problems: string[];
+      try {
+        problems = schemaProblems(JSON.parse(content), schema);
+      } catch {
+        problems = ['the reply is not JSON'];
+      }
+      if (problems.length > 0) problem = problems.join('; ');
+    }
+    if (problem === undefined) return;
+    this.grammarRejections++;
+    entry.grammarProblem = problem;
+    throw new HttpError(
+      500,
+      `scenario bug: no model held to this request's ${format.type} could have written the scripted reply for ${entry.role ?? '-'}/${entry.phase ?? '-'}: ${problem}`,
+      'server_error',
+      'scenario_grammar_mismatch',
+    );
   }
 
   private usage(body: ChatRequest, content: string) {
@@ -556,7 +625,8 @@ export async function startScriptedLlmServer(options: ScriptedLlmServerOptions =
   const scenario = options.scenarioPath
     ? await loadScenarioFile(options.scenarioPath)
     : parseScenario(options.scenario ?? {});
-  const server = new ScriptedServer(scenario, options.host ?? '127.0.0.1', options);
+  const grammar = options.grammarCheck === false ? undefined : await JsonGrammar.create();
+  const server = new ScriptedServer(scenario, options.host ?? '127.0.0.1', grammar, options);
   await server.listen(options.port ?? 0);
   return server;
 }

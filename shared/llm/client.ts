@@ -7,16 +7,22 @@ import { createLogger, type Logger } from '../logger.js';
 import { LlmNameSchema, nullUsageRecorder, type UsageRecorder } from '../telemetry/llm-usage.js';
 import { displayUrl } from '../redis/connection.js';
 import { isRole, type Role } from '../domain/roles.js';
+import { apiErrorDetail, isKnownRefusal, mayBeRefusal } from './refusal.js';
+import { wireJsonSchema } from './wire-schema.js';
 
 /**
  * codegod's LLM client: the official `openai` SDK against any OpenAI-compatible endpoint
  * (vLLM, Ollama, the scripted test server). It adds what the SDK lacks:
  *
- * - structured output: a JSON schema derived from the caller's zod schema goes out as
- *   `response_format` (vLLM's guided decoding honours it), every reply is parsed with zod, and
- *   a bounded repair loop re-asks after invalid JSON, a schema violation or a reply cut off at
- *   `max_tokens`. A server that rejects `json_schema` is asked with `json_object` from then on;
- *   validation stays the same.
+ * - structured output: a JSON schema derived from the caller's zod schema (see
+ *   `llm/wire-schema.ts`) goes out as `response_format` (vLLM's guided decoding honours it),
+ *   every reply is parsed with zod, and a bounded repair loop re-asks after invalid JSON, a
+ *   schema violation or a reply cut off at `max_tokens`.
+ * - a server that refuses a schema (vLLM's xgrammar gate, llama.cpp's or Ollama's schema
+ *   converters; see `llm/refusal.ts`) gets that schema as `json_object` with the schema in the
+ *   prompt from then on: remembered per schema for the client's life, one warning line each;
+ *   validation stays the same. A server that refuses `json_object` too fails the call with
+ *   LLM_STRUCTURED_OUTPUT_REFUSED, naming the endpoint and what it refused.
  * - a per-client limit on requests in flight (one client per process is the intended use, so
  *   it is the process's limit), waiting in FIFO order;
  * - the caller's AbortSignal cancels both the wait for a slot and the HTTP request;
@@ -26,8 +32,9 @@ import { isRole, type Role } from '../domain/roles.js';
  * The SDK itself retries connection errors, timeouts, 429 and 5xx with backoff
  * (LLM_MAX_RETRIES, each try limited to LLM_TIMEOUT_MS until the response headers).
  *
- * Messages go out exactly as given, repair turns appended after them, so the stable prefix
- * (role system prompt, then task context) stays byte-identical and vLLM's prefix cache hits.
+ * Messages go out exactly as given (a json_object request adds the schema after them), repair
+ * turns appended after that, so the stable prefix (role system prompt, then task context)
+ * stays byte-identical and vLLM's prefix cache hits.
  */
 
 export const ChatMessageSchema = z.object({
@@ -102,36 +109,6 @@ const ROLE_MODEL_VAR = {
   testing: 'LLM_MODEL_TESTING',
 } as const satisfies Record<Role, keyof Config>;
 
-const SAFE_INT_BOUNDS = new Set([Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]);
-
-/**
- * The JSON schema sent as `response_format`, from the zod schema. It describes the zod
- * *input* (what the model must produce: fields with defaults may be left out). zod's integer
- * bounds at ±MAX_SAFE_INTEGER are dropped: they constrain nothing, and grammar-based decoders
- * compile every numeric bound into their automaton.
- */
-const jsonSchemaCache = new WeakMap<z.ZodType, Record<string, unknown>>();
-
-/** The JSON schema sent as `response_format` (computed once per schema: it never changes). */
-export function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const cached = jsonSchemaCache.get(schema);
-  if (cached) return cached;
-  const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  delete json.$schema;
-  const strip = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(strip);
-    if (node === null || typeof node !== 'object') return;
-    const obj = node as Record<string, unknown>;
-    for (const bound of ['minimum', 'maximum']) {
-      if (typeof obj[bound] === 'number' && SAFE_INT_BOUNDS.has(obj[bound])) delete obj[bound];
-    }
-    Object.values(obj).forEach(strip);
-  };
-  strip(json);
-  jsonSchemaCache.set(schema, json);
-  return json;
-}
-
 /** FIFO counting semaphore; a waiter whose signal aborts leaves the queue. */
 class Semaphore {
   active = 0;
@@ -204,10 +181,16 @@ function connectionDetail(err: unknown): string {
   return detail;
 }
 
-/** A 4xx about `response_format` means the server cannot do JSON-schema output (not that the request was bad otherwise). */
-function rejectsJsonSchema(err: unknown): boolean {
-  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 422)) return false;
-  return err.param === 'response_format' || /response_format|json_schema|guided/i.test(err.message);
+interface WireSchema {
+  schema: z.ZodType;
+  /** `response_format.json_schema.name`: role and phase. */
+  name: string;
+  json: Record<string, unknown>;
+}
+
+/** What a json_object request adds to the prompt: the grammar no longer carries the schema, so the prompt does. */
+function schemaInstruction(json: Record<string, unknown>): ChatMessage {
+  return { role: 'user', content: `Answer with one JSON object and nothing else. It must match this JSON schema:\n${JSON.stringify(json)}` };
 }
 
 /** Servers without guided decoding sometimes fence JSON in markdown; unwrapping it saves a repair round. */
@@ -258,7 +241,8 @@ export class LlmClient {
   private readonly logger: Logger;
   private readonly limiter: Semaphore;
   private firstModel: Promise<string> | undefined;
-  private jsonSchemaRejected: boolean;
+  /** Schemas this server refused as json_schema, with its answer: asked as json_object from then on. */
+  private readonly refusedSchemas = new WeakMap<z.ZodType, string>();
 
   constructor(
     private readonly config: Config,
@@ -268,7 +252,6 @@ export class LlmClient {
     this.recorder = options.recorder ?? nullUsageRecorder;
     this.logger = (options.logger ?? createLogger(config.LOG_LEVEL)).child({ component: 'llm' });
     this.limiter = new Semaphore(config.LLM_MAX_INFLIGHT);
-    this.jsonSchemaRejected = config.LLM_STRUCTURED_OUTPUT === 'json_object';
     this.openai = new OpenAI({
       baseURL: config.VLLM_API_URL,
       apiKey: config.LLM_API_KEY ?? 'EMPTY',
@@ -339,7 +322,8 @@ export class LlmClient {
   /**
    * Asks for JSON matching `schema` and returns it parsed. Throws CodegodError:
    * LLM_BAD_RESPONSE (no valid reply within LLM_REPAIR_ATTEMPTS repairs), TASK_ABORTED,
-   * LLM_UNREACHABLE, LLM_TIMEOUT, LLM_MODEL_UNKNOWN, LLM_REQUEST_FAILED.
+   * LLM_UNREACHABLE, LLM_TIMEOUT, LLM_MODEL_UNKNOWN, LLM_REQUEST_FAILED,
+   * LLM_STRUCTURED_OUTPUT_REFUSED.
    */
   async structured<S extends z.ZodType>(request: StructuredRequest<S>): Promise<StructuredResult<z.output<S>>> {
     const input = StructuredInputSchema.parse({
@@ -353,8 +337,8 @@ export class LlmClient {
     const started = performance.now();
     if (signal?.aborted) throw this.translate(new APIUserAbortError(), signal);
     const model = request.model ?? (await this.modelFor(input.role, signal));
-    const jsonSchema = responseJsonSchema(schema);
-    const messages: ChatMessage[] = [...input.messages];
+    const wire = { schema, name: `${input.role}_${input.phase}`.slice(0, 64), json: wireJsonSchema(schema) };
+    const repairs: ChatMessage[] = [];
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
     const attempts = 1 + this.config.LLM_REPAIR_ATTEMPTS;
     const base = { role: input.role, phase: input.phase, model, ...input.taskContext };
@@ -364,7 +348,7 @@ export class LlmClient {
       let reply: Reply;
       let ms: number;
       try {
-        ({ reply, ms } = await this.complete(input, model, messages, jsonSchema, signal));
+        ({ reply, ms } = await this.complete(input, model, wire, repairs, signal));
       } catch (err) {
         if (!(err instanceof RequestFailure)) throw err;
         await this.record({ ...base, promptTokens: 0, completionTokens: 0, ms: err.ms, attempt, ok: false, error: err.message });
@@ -388,7 +372,7 @@ export class LlmClient {
       }
       lastError = verdict.error;
       this.logger.warn({ role: input.role, phase: input.phase, attempt, error: lastError }, 'invalid LLM reply');
-      messages.push(
+      repairs.push(
         { role: 'assistant', content: reply.content },
         { role: 'user', content: `Your reply was not valid: ${lastError}. Reply again with only JSON matching the schema.` },
       );
@@ -399,66 +383,128 @@ export class LlmClient {
     );
   }
 
-  /** One request (with the SDK's retries), holding an in-flight slot while it runs. */
+  /**
+   * One request (with the SDK's retries), holding an in-flight slot while it runs. A refused
+   * `json_schema` is asked again as `json_object` within the same call.
+   */
   private async complete(
     input: z.infer<typeof StructuredInputSchema>,
     model: string,
-    messages: ChatMessage[],
-    jsonSchema: Record<string, unknown>,
+    wire: WireSchema,
+    repairs: ChatMessage[],
     signal: AbortSignal | undefined,
   ): Promise<{ reply: Reply; ms: number }> {
     const headers: Record<string, string> = { 'x-codegod-role': input.role, 'x-codegod-phase': input.phase };
     if (input.taskContext.taskId !== undefined) headers['x-codegod-task'] = input.taskContext.taskId;
-    for (;;) {
-      const useJsonObject = this.jsonSchemaRejected;
-      let release: () => void;
-      try {
-        release = await this.limiter.acquire(signal);
-      } catch (err) {
-        throw this.translate(err, signal);
-      }
-      const started = performance.now();
-      try {
-        const completion = await abortable(
-          this.openai.chat.completions.create(
-            {
-              model,
-              messages,
-              max_tokens: input.maxTokens,
-              response_format: useJsonObject
-                ? { type: 'json_object' }
-                : {
-                    type: 'json_schema',
-                    json_schema: { name: `${input.role}_${input.phase}`.slice(0, 64), schema: jsonSchema, strict: true },
-                  },
-            },
-            { signal, headers },
-          ),
-          signal,
-        );
-        const choice = completion.choices[0];
-        return {
-          reply: {
-            content: choice?.message.content ?? '',
-            finishReason: choice?.finish_reason ?? 'stop',
-            promptTokens: completion.usage?.prompt_tokens ?? 0,
-            completionTokens: completion.usage?.completion_tokens ?? 0,
-          },
-          ms: Math.round(performance.now() - started),
-        };
-      } catch (err) {
-        if (!useJsonObject && rejectsJsonSchema(err)) {
-          this.jsonSchemaRejected = true;
-          this.logger.warn({ error: errorMessage(err) }, 'the LLM rejects json_schema output; using json_object with validation');
-          continue;
-        }
-        const error =
-          err instanceof APIError && err.status === 404 ? await this.unknownModel(input.role, model, err, signal) : this.translate(err, signal);
-        throw new RequestFailure(error, Math.round(performance.now() - started));
-      } finally {
-        release();
-      }
+    let release: () => void;
+    try {
+      release = await this.limiter.acquire(signal);
+    } catch (err) {
+      throw this.translate(err, signal);
     }
+    const started = performance.now();
+    try {
+      for (;;) {
+        const format = this.formatFor(wire.schema);
+        // The schema goes into the prompt only when the grammar does not carry it, after the
+        // caller's messages and before the repair turns, so the prompt prefix stays stable.
+        const messages = format === 'json_object' ? [...input.messages, schemaInstruction(wire.json), ...repairs] : [...input.messages, ...repairs];
+        try {
+          const completion = await abortable(
+            this.openai.chat.completions.create(
+              {
+                model,
+                messages,
+                max_tokens: input.maxTokens,
+                response_format:
+                  format === 'json_object' ? { type: 'json_object' } : { type: 'json_schema', json_schema: { name: wire.name, schema: wire.json, strict: true } },
+              },
+              { signal, headers },
+            ),
+            signal,
+          );
+          const choice = completion.choices[0];
+          return {
+            reply: {
+              content: choice?.message.content ?? '',
+              finishReason: choice?.finish_reason ?? 'stop',
+              promptTokens: completion.usage?.prompt_tokens ?? 0,
+              completionTokens: completion.usage?.completion_tokens ?? 0,
+            },
+            ms: Math.round(performance.now() - started),
+          };
+        } catch (err) {
+          if (!(await this.refusesFormat(err, { model, messages, maxTokens: input.maxTokens, headers }, signal))) throw err;
+          if (format === 'json_object') throw this.refusedBoth(input, wire, err);
+          this.rememberRefusal(input, wire, err);
+        }
+      }
+    } catch (err) {
+      const error =
+        err instanceof APIError && err.status === 404 ? await this.unknownModel(input.role, model, err, signal) : this.translate(err, signal);
+      throw new RequestFailure(error, Math.round(performance.now() - started));
+    } finally {
+      release();
+    }
+  }
+
+  /** `json_object` where configured or where the server refused this schema before, else `json_schema`. */
+  private formatFor(schema: z.ZodType): 'json_schema' | 'json_object' {
+    return this.config.LLM_STRUCTURED_OUTPUT === 'json_object' || this.refusedSchemas.has(schema) ? 'json_object' : 'json_schema';
+  }
+
+  /**
+   * Whether `err` refuses the request's `response_format`: a known wording, or a 400/422 to a
+   * request the server accepts once `response_format` is left out. That probe is the same
+   * request otherwise (`max_tokens` included: a prompt too long for the context is refused
+   * either way), streamed and cut off as soon as the server accepts it.
+   */
+  private async refusesFormat(
+    err: unknown,
+    request: { model: string; messages: ChatMessage[]; maxTokens: number; headers: Record<string, string> },
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (signal?.aborted) return false;
+    if (isKnownRefusal(err)) return true;
+    if (!mayBeRefusal(err)) return false;
+    try {
+      const stream = await abortable(
+        this.openai.chat.completions.create(
+          { model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true },
+          { signal, headers: request.headers, maxRetries: 0 },
+        ),
+        signal,
+      );
+      stream.controller.abort();
+      return true;
+    } catch (probeErr) {
+      if (signal?.aborted) throw probeErr;
+      return false;
+    }
+  }
+
+  /** From now on this schema goes out as json_object; the first refusal of each schema is logged once. */
+  private rememberRefusal(input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): void {
+    if (this.refusedSchemas.has(wire.schema)) return;
+    const detail = err instanceof APIError ? apiErrorDetail(err) : errorMessage(err);
+    this.refusedSchemas.set(wire.schema, detail);
+    this.logger.warn(
+      { role: input.role, phase: input.phase, schema: wire.name, endpoint: this.url, refusal: detail },
+      `the LLM refuses the JSON schema of ${input.role}/${input.phase} (${detail}); asking with json_object and the schema in the prompt from now on`,
+    );
+  }
+
+  private refusedBoth(input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): CodegodError {
+    const objectDetail = err instanceof APIError ? apiErrorDetail(err) : errorMessage(err);
+    const schemaDetail = this.refusedSchemas.get(wire.schema);
+    const refused = schemaDetail
+      ? `json_schema (${schemaDetail}) and json_object (${objectDetail})`
+      : `json_object (${objectDetail}), and LLM_STRUCTURED_OUTPUT=json_object rules out json_schema`;
+    return new CodegodError(
+      'LLM_STRUCTURED_OUTPUT_REFUSED',
+      `the LLM at ${this.url} refuses structured output for ${input.role}/${input.phase}: ${refused}; serve the model with guided decoding (vLLM, Ollama, llama.cpp server) or set VLLM_API_URL to one that has it`,
+      { cause: err },
+    );
   }
 
   /** A 404 from chat completions: a model the server does not serve, or a wrong base URL (then listing fails too). */
@@ -504,9 +550,7 @@ export class LlmClient {
           : err.status === 429 || err.status >= 500
             ? ` after ${tries}`
             : '';
-      const body = err.error as { message?: unknown } | undefined;
-      const detail = typeof body?.message === 'string' ? body.message.split('\n')[0] : errorMessage(err);
-      return new CodegodError('LLM_REQUEST_FAILED', `the LLM at ${this.url} answered HTTP ${err.status}: ${detail}${hint}`, {
+      return new CodegodError('LLM_REQUEST_FAILED', `the LLM at ${this.url} answered ${apiErrorDetail(err)}${hint}`, {
         cause: err,
       });
     }

@@ -90,6 +90,21 @@ describe('errors users meet', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
 
+  it('an LLM that refuses json_schema and json_object: exit 5 with one line naming the endpoint and both refusals', async () => {
+    llm.reset({ rules: [{ match: {}, fault: 'reject_response_format', wording: 'llamacpp', reply: { summary: 'never sent', tasks: [] } }] });
+    const run = await runCli(['build', 'Create a Flask + React todo app'], env);
+    expect(run.code).toBe(5);
+    expect(lastLine(run.stderr)).toMatch(
+      new RegExp(
+        `^codegod: build b-\\S+ failed \\(LLM_STRUCTURED_OUTPUT_REFUSED\\): the LLM at ${llm.url.replace(/[.]/g, '\\.')} refuses structured output for planner/plan-dag: ` +
+          "json_schema \\(HTTP 400: JSON schema conversion failed:\\) and json_object \\(HTTP 400: response_format type 'json_object' is not supported by this server\\)",
+      ),
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    // Planning is not retried for a refusal: one json_schema and one json_object request.
+    expect(llm.requests.filter((r) => r.phase === 'plan-dag').map((r) => r.responseFormat)).toEqual(['json_schema', 'json_object']);
+  }, 60_000);
+
   it('a token budget that runs out: the build stops cleanly, exit 7', async () => {
     llm.reset(todo());
     const run = await runCli(['build', 'Create a Flask + React todo app', '--budget-tokens', '5000', '--json'], env);

@@ -12,7 +12,11 @@ import { testConfig } from './config.js';
 import { engine, plan, waitForBuildEnd, waitForWorkers, type EngineHarness } from './engine.js';
 import { FAST_RECOVERY, startWorker, type ChildHandle } from './processes.js';
 
-/** Reason and validate replies that fit any task; plans are what scenarios differ in. */
+/**
+ * Reason and validate replies that fit any task; plans are what scenarios differ in. Keys
+ * are in schema order, as a grammar-constrained model writes them (the scripted server
+ * checks that).
+ */
 export const REASON = {
   problem_analysis: 'The workspace lacks what the task asks for.',
   root_causes: ['not created yet'],
@@ -23,13 +27,13 @@ export const REASON = {
 };
 
 export const plan1 = (steps: Array<{ action: string; params: Record<string, unknown>; expected?: string }>) => ({
-  steps: steps.map((s) => ({ expected: 'works', ...s })),
+  steps: steps.map((s) => ({ action: s.action, params: s.params, expected: s.expected ?? 'works' })),
   estimated_duration: '10 seconds',
   confidence: 0.9,
 });
 
 export const validateWith = (checks: Array<{ kind: string; target: string; args?: string[]; contains?: string | null }>) => ({
-  checks: checks.map((c) => ({ args: [], contains: null, ...c })),
+  checks: checks.map((c) => ({ kind: c.kind, target: c.target, args: c.args ?? [], contains: c.contains ?? null })),
   summary: 'checked',
 });
 

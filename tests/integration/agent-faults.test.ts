@@ -132,6 +132,49 @@ describe('agent loop under LLM faults', () => {
     expect((await world.engine.scheduler.dag.getTaskStates(buildId)).get('after')).toBe('skipped');
   });
 
+  it('a schema vLLM refuses (its xgrammar 400): the tasks succeed through json_object, with one warning line', async () => {
+    world = await AgentWorld.start({
+      rules: [
+        { match: { phase: 'reason' }, reply: REASON },
+        { match: { phase: 'plan' }, fault: 'reject_json_schema', wording: 'vllm', reply: writeHello },
+        { match: { phase: 'validate' }, reply: checkHello },
+      ],
+    });
+    const w = await world.startWorker('backend', { LOG_LEVEL: 'warn' });
+    const buildId = await world.build([
+      { id: 'hello', role: 'backend' },
+      { id: 'again', role: 'backend', dependsOn: ['hello'] },
+    ]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state, build.reason).toBe('succeeded');
+    // Refused once; the worker remembers the refused schema and asks json_object straight away for the next task.
+    expect(world.requests('plan').map((r) => [r.responseFormat, r.status])).toEqual([
+      ['json_schema', 400],
+      ['json_object', 200],
+      ['json_object', 200],
+    ]);
+    expect(world.requests('reason').every((r) => r.responseFormat === 'json_schema')).toBe(true);
+    const warnings = w.text.split('\n').filter((l) => l.includes('refuses the JSON schema'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('the LLM refuses the JSON schema of backend/plan (HTTP 400: The provided JSON schema contains features not supported by xgrammar.)');
+    expect((await world.result(buildId, 'again')).success).toBe(true);
+  });
+
+  it('an endpoint that refuses json_schema and json_object fails the task with one line naming it and what it refused', async () => {
+    world = await AgentWorld.start({ rules: [{ match: {}, fault: 'reject_response_format', wording: 'vllm', reply: REASON }] }, { CODEGOD_REPLANS_PER_TASK: '0' });
+    await world.startWorker('backend');
+    const buildId = await world.build([{ id: 'formless', role: 'backend' }]);
+    const build = await world.waitForEnd(buildId);
+    expect(build.state).toBe('failed');
+    expect(build.failedTask).toBe('formless');
+    expect(build.reason).toBe(
+      `task formless failed: the LLM at ${world.llm.url} refuses structured output for backend/reason: json_schema (HTTP 400: The provided JSON schema contains features not supported by xgrammar.) and json_object (HTTP 400: response_format type 'json_object' is not supported by this server); serve the model with guided decoding (vLLM, Ollama, llama.cpp server) or set VLLM_API_URL to one that has it`,
+    );
+    // A refusal is not retried: one attempt, and no request beyond the two refusals.
+    expect((await world.engine.scheduler.dag.getTask(buildId, 'formless')).attempts).toBe(1);
+    expect(world.requests().filter((r) => r.path === '/v1/chat/completions').map((r) => r.responseFormat)).toEqual(['json_schema', 'json_object']);
+  });
+
   it('an unreachable LLM: the task waits and retries within its budget, then fails with a clear reason', async () => {
     world = await AgentWorld.start({ rules: [] }, { VLLM_API_URL: 'http://127.0.0.1:9/v1' });
     await world.startWorker('backend', { VLLM_API_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'codegod-test', LLM_MAX_RETRIES: '1' });

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
@@ -6,7 +7,8 @@ import type { ScenarioInput } from '../../scripts/llm-server/scenario.js';
 import type { Config } from '../../shared/config.js';
 import { CodegodError } from '../../shared/domain/errors.js';
 import { createKeys } from '../../shared/redis/keys.js';
-import { checkLlm, LlmClient, responseJsonSchema, type ChatMessage } from '../../shared/llm/client.js';
+import { checkLlm, LlmClient, type ChatMessage } from '../../shared/llm/client.js';
+import { wireJsonSchema } from '../../shared/llm/wire-schema.js';
 import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
 import { createLogger } from '../../shared/logger.js';
 import { createRedis } from '../../shared/redis/connection.js';
@@ -42,8 +44,15 @@ async function failure(p: Promise<unknown>): Promise<CodegodError> {
   return err as CodegodError;
 }
 
-const ask = (client: LlmClient, phase: string, extra: { signal?: AbortSignal; role?: string } = {}) =>
-  client.structured({ role: extra.role ?? 'backend', phase, schema: Answer, messages, maxTokens: 200, signal: extra.signal });
+const ask = (client: LlmClient, phase: string, extra: { signal?: AbortSignal; role?: string; schema?: typeof Answer } = {}) =>
+  client.structured({ role: extra.role ?? 'backend', phase, schema: extra.schema ?? Answer, messages, maxTokens: 200, signal: extra.signal });
+
+/** A logger whose warnings the test reads back. */
+function recordingLogger() {
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  return { logger, warnings: () => lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((e) => e.level === 40).map((e) => e.msg) };
+}
 
 describe('LLM client against the scripted server', () => {
   let server: ScriptedLlmServer;
@@ -54,6 +63,8 @@ describe('LLM client against the scripted server', () => {
       { match: { phase: 'violation' }, fault: 'schema_violation', times: 1 },
       { match: { phase: 'length' }, fault: 'length', reply: good, times: 1 },
       { match: { phase: 'e500' }, fault: 'http500', times: 1 },
+      { match: { phase: 'e400' }, fault: 'http400' },
+      { match: { phase: 'unordered' }, reply: { count: 2, title: 'count first' } },
       { match: { phase: 'e429' }, fault: 'http429', times: 1 },
       { match: { phase: 'always-bad' }, fault: 'malformed_json', reply: good },
       { match: { phase: 'hang' }, fault: 'hang' },
@@ -96,11 +107,11 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('derives a lean schema: input shape, no $schema, no ±MAX_SAFE_INTEGER bounds', () => {
-    const json = responseJsonSchema(Answer) as { $schema?: string; required: string[]; properties: Record<string, Record<string, unknown>> };
+    const json = wireJsonSchema(Answer) as { $schema?: string; required: string[]; properties: Record<string, Record<string, unknown>> };
     expect(json.$schema).toBeUndefined();
     expect(json.required).toEqual(['title', 'count']);
     expect(json.properties.count).toEqual({ type: 'integer' });
-    expect(responseJsonSchema(z.object({ n: z.number().int().min(1).max(9) }))).toMatchObject({
+    expect(wireJsonSchema(z.object({ n: z.number().int().min(1).max(9) }))).toMatchObject({
       properties: { n: { type: 'integer', minimum: 1, maximum: 9 } },
     });
   });
@@ -133,18 +144,39 @@ describe('LLM client against the scripted server', () => {
     expect(server.requests).toHaveLength(3);
   });
 
-  it('accepts JSON fenced in markdown (json_object servers do that) without a repair round', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
-    const res = await ask(client, 'fenced');
-    expect(res.data.title).toBe('fenced');
-    expect(res.attempts).toBe(1);
+  it('accepts JSON fenced in markdown (servers without guided decoding do that) without a repair round', async () => {
+    const unguided = await startScriptedLlmServer({ scenario, grammarCheck: false });
+    try {
+      const client = new LlmClient(config(unguided, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+      const res = await ask(client, 'fenced');
+      expect(res.data.title).toBe('fenced');
+      expect(res.attempts).toBe(1);
+    } finally {
+      await unguided.close();
+    }
   });
 
-  it('reports a request the server refuses as LLM_REQUEST_FAILED with its message', async () => {
+  it('reports a 400 that is not about the response format as LLM_REQUEST_FAILED, after asking once without it', async () => {
     const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
-    const err = await failure(ask(client, 'fenced'));
+    const err = await failure(ask(client, 'e400'));
     expect(err.code).toBe('LLM_REQUEST_FAILED');
-    expect(err.message).toBe(`the LLM at ${server.url} answered HTTP 400: scenario reply does not fit the request's schema: the reply is not JSON`);
+    expect(err.message).toBe(`the LLM at ${server.url} answered HTTP 400: This model's maximum context length is 4096 tokens. However, you requested 8192 tokens in the messages. Please reduce the length of the messages.`);
+    // The same request without response_format (max_tokens kept: a prompt too long for the
+    // context is refused either way) was refused too, so the schema is not what the server refused.
+    expect(server.requests.map((r) => [r.responseFormat ?? 'none', r.maxTokens, r.stream, r.status])).toEqual([
+      ['json_schema', 200, false, 400],
+      ['none', 200, true, 400],
+    ]);
+    await failure(ask(client, 'e400'));
+    expect(server.requests[2]!.responseFormat).toBe('json_schema');
+  });
+
+  it('a scripted reply no grammar-held model could write fails the call loudly, naming the scenario bug', async () => {
+    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const err = await failure(ask(client, 'unordered'));
+    expect(err.code).toBe('LLM_REQUEST_FAILED');
+    expect(err.message).toContain('answered HTTP 500: scenario bug: no model held to this request\'s json_schema could have written the scripted reply for backend/unordered');
+    expect(server.stats().grammarRejections).toBe(2);
   });
 
   it.each([
@@ -256,16 +288,23 @@ describe('LLM client against the scripted server', () => {
     }
   });
 
-  it('falls back to json_object when the server rejects json_schema, and when configured to', async () => {
+  it('falls back to json_object with the schema in the prompt when the server rejects json_schema, and when configured to', async () => {
     const plain = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', reply: good }] } });
     try {
-      const client = new LlmClient(config(plain, { LLM_MODEL: 'codegod-test' }), { logger });
+      const { logger: recording, warnings } = recordingLogger();
+      const client = new LlmClient(config(plain, { LLM_MODEL: 'codegod-test' }), { logger: recording });
       expect((await ask(client, 'plan')).data.title).toBe('ok');
       expect((await ask(client, 'plan')).attempts).toBe(1);
       expect(plain.requests.map((r) => [r.responseFormat, r.status])).toEqual([
         ['json_schema', 400],
         ['json_object', 200],
         ['json_object', 200],
+      ]);
+      const sent = plain.requests[1]!.messages as ChatMessage[];
+      expect(sent.slice(0, messages.length)).toEqual(messages);
+      expect(sent[messages.length]!.content).toBe(`Answer with one JSON object and nothing else. It must match this JSON schema:\n${JSON.stringify(wireJsonSchema(Answer))}`);
+      expect(warnings()).toEqual([
+        `the LLM refuses the JSON schema of backend/plan (HTTP 400: response_format type 'json_schema' is not supported by this server); asking with json_object and the schema in the prompt from now on`,
       ]);
     } finally {
       await plain.close();
@@ -274,6 +313,68 @@ describe('LLM client against the scripted server', () => {
     const configured = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
     await ask(configured, 'plan');
     expect(server.requests.map((r) => r.responseFormat)).toEqual(['json_object']);
+  });
+
+  it.each([
+    ['vllm', [['json_schema', 400], ['json_object', 'answered']]],
+    // Ollama answers its refusal with a 500: the SDK retries it first.
+    ['ollama', [['json_schema', 500], ['json_schema', 500], ['json_object', 'answered']]],
+    ['llamacpp', [['json_schema', 400], ['json_object', 'answered']]],
+    // A 400 that names nothing: the same request without response_format is accepted (and cut
+    // off once it is), so the format was what the server refused.
+    ['opaque', [['json_schema', 400], ['none', 'answered'], ['json_object', 'answered']]],
+  ] as const)('recognises a %s schema refusal, remembers it per schema, and warns once', async (wording, expected) => {
+    const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', wording, reply: good }] } });
+    try {
+      const { logger: recording, warnings } = recordingLogger();
+      const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test' }), { logger: recording });
+      const [a, b] = await Promise.all([ask(client, 'plan'), ask(client, 'plan')]);
+      expect([a.data.title, b.data.title]).toEqual(['ok', 'ok']);
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toMatch(/^the LLM refuses the JSON schema of backend\/plan \(HTTP (400|500): .+\); asking with json_object/);
+      refusing.reset();
+      // Remembered for this schema, whichever role asks with it …
+      await ask(client, 'reason', { role: 'frontend' });
+      expect(refusing.requests.map((r) => r.responseFormat)).toEqual(['json_object']);
+      // … while another schema is tried as json_schema first.
+      refusing.reset();
+      const Other = z.object({ title: z.string(), count: z.number().int(), tags: z.array(z.string()).default([]) });
+      expect((await ask(client, 'plan', { schema: Other })).data.title).toBe('ok');
+      // A probe cut off after the server accepted it may end before its status is logged.
+      expect(refusing.requests.map((r) => [r.responseFormat ?? 'none', r.status === 200 || r.status === null ? 'answered' : r.status])).toEqual(expected);
+      expect(warnings()).toHaveLength(2);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('fails with one line naming the endpoint and what it refused when json_object is refused too', async () => {
+    for (const wording of ['vllm', 'opaque'] as const) {
+      const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_response_format', wording, reply: good }] } });
+      try {
+        const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test' }), { logger });
+        const err = await failure(ask(client, 'plan'));
+        expect(err.code).toBe('LLM_STRUCTURED_OUTPUT_REFUSED');
+        expect(err.message).not.toContain('\n');
+        const schemaDetail = wording === 'vllm' ? 'HTTP 400: The provided JSON schema contains features not supported by xgrammar.' : 'HTTP 400: Bad Request';
+        const objectDetail = wording === 'vllm' ? "HTTP 400: response_format type 'json_object' is not supported by this server" : 'HTTP 400: Bad Request';
+        expect(err.message).toBe(
+          `the LLM at ${refusing.url} refuses structured output for backend/plan: json_schema (${schemaDetail}) and json_object (${objectDetail}); serve the model with guided decoding (vLLM, Ollama, llama.cpp server) or set VLLM_API_URL to one that has it`,
+        );
+      } finally {
+        await refusing.close();
+      }
+    }
+
+    const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_response_format', reply: good }] } });
+    try {
+      const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+      const err = await failure(ask(client, 'plan'));
+      expect(err.code).toBe('LLM_STRUCTURED_OUTPUT_REFUSED');
+      expect(err.message).toContain("refuses structured output for backend/plan: json_object (HTTP 400: response_format type 'json_object' is not supported by this server), and LLM_STRUCTURED_OUTPUT=json_object rules out json_schema");
+    } finally {
+      await refusing.close();
+    }
   });
 
   describe('usage in Redis', () => {

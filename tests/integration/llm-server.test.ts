@@ -58,6 +58,13 @@ describe('scripted LLM server', () => {
       { match: { phase: 'cut' }, fault: 'length', reply: { title: 'a long title that gets cut', count: 9 } },
       { match: { phase: 'noschema' }, fault: 'reject_json_schema', reply: { title: 'plain', count: 4 } },
       { match: { phase: 'mismatch' }, reply: { title: 'no count' } },
+      { match: { phase: 'unordered' }, reply: { count: 1, title: 'count first' } },
+      { match: { phase: 'escapes' }, reply: { title: 'say "hi" to C:\\dir\nthen stop', count: 1 } },
+      { match: { phase: 'refuse', contains: 'vllm' }, fault: 'reject_json_schema', wording: 'vllm', reply: { title: 'plain', count: 4 } },
+      { match: { phase: 'refuse', contains: 'ollama' }, fault: 'reject_json_schema', wording: 'ollama', reply: { title: 'plain', count: 4 } },
+      { match: { phase: 'refuse', contains: 'llamacpp' }, fault: 'reject_json_schema', wording: 'llamacpp', reply: { title: 'plain', count: 4 } },
+      { match: { phase: 'refuse', contains: 'opaque' }, fault: 'reject_json_schema', wording: 'opaque', reply: { title: 'plain', count: 4 } },
+      { match: { phase: 'refuse-all' }, fault: 'reject_response_format', reply: { title: 'plain', count: 4 } },
       { match: { phase: 'slow' }, delayMs: 150, reply: { title: 'slow', count: 5 } },
       { match: { phase: 'wrapped' }, reply: { json: { text: 'is a key here' } } },
       { match: { phase: 'long' }, reply: { text: 'x'.repeat(400) } },
@@ -230,15 +237,92 @@ describe('scripted LLM server', () => {
     expect(() => JSON.parse(cut.choices[0]!.message.content!)).toThrow();
   });
 
-  it('checks its scripted reply against the request schema', async () => {
-    const client = sdk(server, { headers: { 'x-codegod-phase': 'mismatch' } });
-    const err = await apiError(client.chat.completions.create({ model: 'codegod-test', messages: user('x'), response_format: schemaFormat }));
-    expect(err.status).toBe(400);
-    expect(err.code).toBe('scenario_schema_mismatch');
-    expect(err.message).toContain("missing required key 'count'");
-    // Without a schema the same reply goes out as is.
-    const ok = await client.chat.completions.create({ model: 'codegod-test', messages: user('x'), response_format: { type: 'json_object' } });
-    expect(JSON.parse(ok.choices[0]!.message.content!)).toEqual({ title: 'no count' });
+  it('holds scripted replies to the grammar of the request\'s response_format and fails loudly when one could not be written', async () => {
+    const ask = (phase: string, format: OpenAI.ChatCompletionCreateParams['response_format'] = schemaFormat) =>
+      sdk(server, { headers: { 'x-codegod-phase': phase } }).chat.completions.create({ model: 'codegod-test', messages: user('x'), response_format: format });
+
+    const missing = await apiError(ask('mismatch'));
+    expect(missing.status).toBe(500);
+    expect(missing.code).toBe('scenario_grammar_mismatch');
+    expect(missing.message).toContain("no model held to this request's json_schema could have written the scripted reply for -/mismatch");
+    expect(missing.message).toContain('the grammar rejects "}" at byte 19, after "{\\"title\\":\\"no count\\""');
+    // xgrammar writes properties in schema order: a reply with its keys swapped cannot come out of it.
+    const unordered = await apiError(ask('unordered'));
+    expect(unordered.status).toBe(500);
+    expect(unordered.message).toContain('the grammar rejects "c" at byte 2');
+    // Quotes, backslashes and newlines are ordinary JSON escapes in an unbounded string.
+    const escapes = await ask('escapes');
+    expect(JSON.parse(escapes.choices[0]!.message.content!)).toEqual({ title: 'say "hi" to C:\\dir\nthen stop', count: 1 });
+    // json_object is held to {"type": "object"}, as vLLM compiles it: any object, nothing else.
+    expect(JSON.parse((await ask('unordered', { type: 'json_object' })).choices[0]!.message.content!)).toEqual({ count: 1, title: 'count first' });
+    const text = await apiError(ask('long', { type: 'json_object' }));
+    expect(text.message).toContain("no model held to this request's json_object could have written");
+    // Without a response_format there is no grammar.
+    const free = await sdk(server, { headers: { 'x-codegod-phase': 'long' } }).chat.completions.create({ model: 'codegod-test', messages: user('x') });
+    expect(free.choices[0]!.message.content).toBe('x'.repeat(400));
+
+    expect(server.stats().grammarRejections).toBe(3);
+    expect(server.requests.filter((r) => r.grammarProblem !== undefined).map((r) => r.phase)).toEqual(['mismatch', 'unordered', 'long']);
+  });
+
+  it('answers a schema as vLLM does before any rule runs: its xgrammar gate, then the grammar compiler', async () => {
+    const ask = (schema: Record<string, unknown>) =>
+      sdk(server, { headers: { 'x-codegod-phase': 'plan', 'x-codegod-role': 'backend' } }).chat.completions.create({
+        model: 'codegod-test',
+        messages: user('x'),
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema } },
+      });
+    // What z.record(z.string(), z.unknown()) emits: propertyNames beside an additionalProperties schema.
+    const record = { type: 'object', properties: { params: { type: 'object', propertyNames: { type: 'string' }, additionalProperties: {} } }, required: ['params'] };
+    const refused = await apiError(ask(record));
+    expect(refused.status).toBe(400);
+    expect(refused.message).toBe('400 The provided JSON schema contains features not supported by xgrammar.');
+    const broken = await apiError(ask({ type: 'object', properties: { a: { $ref: '#/nowhere' } } }));
+    expect(broken.status).toBe(400);
+    expect(broken.message).toContain('Failed to transform json schema into a grammar');
+    // Neither request reached a rule.
+    expect(server.requests.map((r) => r.rule)).toEqual([null, null]);
+    expect(server.stats().ruleCounts[0]).toBe(0);
+  });
+
+  it('without the grammar check keeps only a light check of the reply\'s top-level shape', async () => {
+    const plain = await startScriptedLlmServer({ scenario, grammarCheck: false });
+    try {
+      const ask = (phase: string) =>
+        sdk(plain, { headers: { 'x-codegod-phase': phase } }).chat.completions.create({ model: 'codegod-test', messages: user('x'), response_format: schemaFormat });
+      const err = await apiError(ask('mismatch'));
+      expect(err.status).toBe(500);
+      expect(err.message).toContain("missing required key 'count'");
+      expect(JSON.parse((await ask('unordered')).choices[0]!.message.content!)).toEqual({ count: 1, title: 'count first' });
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it.each([
+    ['vllm', 400, 'The provided JSON schema contains features not supported by xgrammar.', null],
+    ['ollama', 500, 'invalid JSON schema in format', null],
+    ['llamacpp', 400, 'JSON schema conversion failed:\nUnrecognized schema: {"type":"object"}', null],
+    ['opaque', 400, 'Bad Request', null],
+  ])('words a schema refusal as %s does', async (wording, status, message, param) => {
+    const client = sdk(server, { headers: { 'x-codegod-phase': 'refuse' } });
+    const err = await apiError(client.chat.completions.create({ model: 'codegod-test', messages: user(wording), response_format: schemaFormat }));
+    expect(err.status).toBe(status);
+    expect((err.error as { message: string }).message).toBe(message);
+    expect(err.param ?? null).toBe(param);
+    const ok = await client.chat.completions.create({ model: 'codegod-test', messages: user(wording), response_format: { type: 'json_object' } });
+    expect(JSON.parse(ok.choices[0]!.message.content!)).toEqual({ title: 'plain', count: 4 });
+  });
+
+  it('reject_response_format refuses json_schema and json_object and answers without a response_format', async () => {
+    const client = sdk(server, { headers: { 'x-codegod-phase': 'refuse-all' } });
+    const create = (format?: OpenAI.ChatCompletionCreateParams['response_format']) =>
+      client.chat.completions.create({ model: 'codegod-test', messages: user('x'), ...(format ? { response_format: format } : {}) });
+    expect((await apiError(create(schemaFormat))).status).toBe(400);
+    const objectErr = await apiError(create({ type: 'json_object' }));
+    expect(objectErr.status).toBe(400);
+    expect(objectErr.message).toContain("'json_object' is not supported");
+    expect(JSON.parse((await create()).choices[0]!.message.content!)).toEqual({ title: 'plain', count: 4 });
   });
 
   it('reject_json_schema refuses json_schema but serves json_object', async () => {

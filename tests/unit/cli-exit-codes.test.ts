@@ -10,6 +10,7 @@ describe('exit codes', () => {
     [{ state: 'failed' as const, failureCode: 'SOMETHING_NEW' }, 1],
     [{ state: 'failed' as const, failureCode: 'LLM_UNREACHABLE' }, 5],
     [{ state: 'failed' as const, failureCode: 'LLM_MODEL_UNKNOWN' }, 5],
+    [{ state: 'failed' as const, failureCode: 'LLM_STRUCTURED_OUTPUT_REFUSED' }, 5],
     [{ state: 'failed' as const, failureCode: 'PLAN_INVALID' }, 6],
     [{ state: 'failed' as const, failureCode: 'LLM_BUDGET' }, 7],
     [{ state: 'cancelled' as const }, 8],

@@ -273,7 +273,7 @@ export class AgentLoop {
   /** An error that is not the task's fault (LLM down, Redis hiccup): the attempt is retried. */
   private transient(err: unknown): Error {
     if (err instanceof TaskFailedError) return err;
-    const retryable = !(err instanceof CodegodError && ['LLM_MODEL_UNKNOWN', 'CONFIG_INVALID', 'LLM_BUDGET'].includes(err.code));
+    const retryable = !(err instanceof CodegodError && ['LLM_MODEL_UNKNOWN', 'LLM_STRUCTURED_OUTPUT_REFUSED', 'CONFIG_INVALID', 'LLM_BUDGET'].includes(err.code));
     return new TaskFailedError(errorMessage(err), retryable);
   }
 
