@@ -120,11 +120,6 @@ export class TaskQueues {
     await this.get(GOALS_QUEUE).add('goal', { buildId } satisfies GoalJobData, { ...goalJobOptions(config), jobId: buildId });
   }
 
-  /** The Redis key of a job's hash (to test for its existence cheaply). */
-  jobKey(queue: QueueName, jobId: string): string {
-    return `${this.keys.queuePrefix}:${queue}:${jobId}`;
-  }
-
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
