@@ -329,6 +329,42 @@ export function agentView(a: AgentStatus, now: number, heartbeatMs: number): Age
   return { ...a, heartbeatAgeMs, stale: a.state !== 'offline' && heartbeatAgeMs > 3 * heartbeatMs };
 }
 
+/** What the API answers, route by route; the dashboard's scripts (assets/) read these types. */
+export interface SubmittedBody {
+  buildId: string;
+}
+export interface BuildListBody {
+  builds: BuildSummary[];
+}
+export interface BuildDetailBody {
+  build: BuildSummary;
+  tasks: TaskSummary[];
+  /** Task ids by dependency depth (see dagLayers). */
+  layers: string[][];
+  /** The last event the snapshot includes: follow the event stream from there. */
+  lastEventId: string | null;
+  report: BuildReport | null;
+}
+export interface TaskDetailBody extends TaskSummary {
+  buildId: string;
+  /** The stored result, parsed as JSON when it is. */
+  result: unknown;
+  trace: LoopState | null;
+}
+export interface CancelledBody {
+  buildId: string;
+  state: BuildRecord['state'];
+}
+export interface RetriedBody {
+  buildId: string;
+  retried: string[];
+}
+export interface AgentListBody {
+  agents: AgentView[];
+  /** Agent ids whose status entry could not be read. */
+  malformed: string[];
+}
+
 export function apiRouter(deps: ApiDeps): Router {
   const { config, redis, scheduler, traces, streams, logger } = deps;
   const { dag, keys } = scheduler;
@@ -338,7 +374,7 @@ export function apiRouter(deps: ApiDeps): Router {
   router.post('/builds', async (req, res) => {
     const input = parseInput(submit, req.body, 'build request');
     const buildId = await scheduler.submitGoal(input);
-    res.status(202).location(`/api/builds/${buildId}`).json({ buildId });
+    res.status(202).location(`/api/builds/${buildId}`).json({ buildId } satisfies SubmittedBody);
   });
 
   router.get('/builds', async (req, res) => {
@@ -358,7 +394,7 @@ export function apiRouter(deps: ApiDeps): Router {
         logger.debug({ buildId: id, err: errorMessage(err) }, 'build left out of the list');
       }
     });
-    res.json({ builds });
+    res.json({ builds } satisfies BuildListBody);
   });
 
   router.get('/builds/:id', async (req, res) => {
@@ -380,7 +416,7 @@ export function apiRouter(deps: ApiDeps): Router {
       layers: dagLayers(tasks),
       lastEventId: lastEntry[0]?.[0] ?? null,
       report,
-    });
+    } satisfies BuildDetailBody);
   });
 
   router.get('/builds/:id/events', async (req, res) => {
@@ -403,7 +439,7 @@ export function apiRouter(deps: ApiDeps): Router {
       ...summarizeTask(task, tokens.get(taskId) ?? 0, states),
       result: parseJson(task.result),
       trace,
-    });
+    } satisfies TaskDetailBody);
   });
 
   router.post('/builds/:id/cancel', async (req, res) => {
@@ -412,7 +448,7 @@ export function apiRouter(deps: ApiDeps): Router {
     await dag.getBuild(id);
     await scheduler.cancel(id, reason ?? 'cancelled from the API');
     const build = await dag.getBuild(id);
-    res.json({ buildId: id, state: build.state });
+    res.json({ buildId: id, state: build.state } satisfies CancelledBody);
   });
 
   router.post('/builds/:id/retry', async (req, res) => {
@@ -420,13 +456,13 @@ export function apiRouter(deps: ApiDeps): Router {
     const { taskId } = parseInput(RetryBody, bodyOf(req), 'retry request');
     await dag.getBuild(id);
     const retried = await scheduler.retry(id, taskId);
-    res.json({ buildId: id, retried });
+    res.json({ buildId: id, retried } satisfies RetriedBody);
   });
 
   router.get('/agents', async (_req, res) => {
     const { agents, malformed } = await listAgents(redis, keys);
     const now = Date.now();
-    res.json({ agents: agents.map((a) => agentView(a, now, config.CODEGOD_HEARTBEAT_MS)), malformed });
+    res.json({ agents: agents.map((a) => agentView(a, now, config.CODEGOD_HEARTBEAT_MS)), malformed } satisfies AgentListBody);
   });
 
   router.use((req) => {

@@ -11,14 +11,14 @@ function newestSource(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (/\.(ts|lua)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
+    else if (/\.(ts|lua|js|css)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
 
 /**
  * End-to-end tests run the real `codegod` binary, which runs dist/ when it exists. A dist/
- * older than the sources (TypeScript, and the Lua scripts the build copies) would test
+ * older than the sources (TypeScript, and the Lua scripts and dashboard assets the build copies) would test
  * yesterday's code, so it is rebuilt first, as `npm run build` does (a few seconds).
  */
 export default function setup(): void {
