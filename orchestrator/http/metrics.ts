@@ -5,7 +5,7 @@ import { BUILD_STATES } from '../../shared/domain/build.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { ALL_QUEUES, type TaskQueues } from '../../shared/engine/queues.js';
 import { readTaskDurations, type TaskDurationSeries } from '../../shared/telemetry/task-metrics.js';
-import { agentView } from './api.js';
+import { agentView } from './views.js';
 
 /**
  * The Prometheus view of codegod, on a registry of its own (never prom-client's global one,

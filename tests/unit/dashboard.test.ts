@@ -3,7 +3,7 @@
  * one-line task status.
  */
 import { describe, expect, it } from 'vitest';
-import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/api.js';
+import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/views.js';
 import { buildPage, contentSecurityPolicy, escapeHtml, messagePage } from '../../orchestrator/http/pages.js';
 import type { TaskView } from '../../shared/engine/dag-store.js';
 import type { TaskState } from '../../shared/domain/build.js';

@@ -1,10 +1,10 @@
 // @ts-check
 /**
- * The dashboard's calls to the JSON API (orchestrator/http/api.ts), typed by the server's own
- * answer types. A failed call rejects with the API's error message.
+ * The dashboard's calls to the JSON API (api.ts), typed by the bodies the server declares it
+ * answers (views.ts). A failed call rejects with the API's error message.
  */
 
-/** @import { AgentListBody, BuildDetailBody, BuildListBody, CancelledBody, RetriedBody, SubmittedBody, TaskDetailBody } from '../api.js' */
+/** @import { AgentListBody, BuildDetailBody, BuildListBody, CancelledBody, RetriedBody, SubmittedBody, TaskDetailBody } from '../views.js' */
 
 /**
  * @param {string} path

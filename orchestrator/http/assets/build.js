@@ -7,7 +7,7 @@
 import { cancelBuild, eventsUrl, getBuild, getTask, retryBuild } from './api-client.js';
 import { append, badge, byId, clear, clip, fmtAge, fmtMs, fmtNum, h, progressBar, s, showError } from './common.js';
 
-/** @import { BuildDetailBody, TaskDetailBody, TaskSummary } from '../api.js' */
+/** @import { BuildDetailBody, TaskDetailBody, TaskSummary } from '../views.js' */
 /** @import { BuildEvent } from '../../../shared/engine/events.js' */
 /** @import { Iteration } from '../../../shared/memory/loop-state.js' */
 /** @import { TaskResult } from '../../../shared/domain/agent-phases.js' */

@@ -3,7 +3,7 @@
 import { listBuilds, submitBuild } from './api-client.js';
 import { append, badge, buildHref, byId, clear, fmtAge, fmtMs, h, progressBar, showError } from './common.js';
 
-/** @import { BuildSummary } from '../api.js' */
+/** @import { BuildSummary } from '../views.js' */
 
 const list = byId('builds');
 const errors = byId('errors');
