@@ -29,7 +29,7 @@ import { agentView } from './views.js';
  * rate(codegod_llm_requests_total[5m])`.
  */
 
-export const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
 /** Role names and counter names in the metrics hashes: `<role>:<name>`. */
 const ROLE_FIELD = /^([a-z][a-z0-9_-]{0,31}):([a-zA-Z]{1,32})$/;

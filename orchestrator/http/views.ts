@@ -85,7 +85,7 @@ export interface TaskSummary {
   lastError: string | null;
 }
 
-export function durationOf(t: Pick<TaskView, 'startedAt' | 'finishedAt'>): number | null {
+function durationOf(t: Pick<TaskView, 'startedAt' | 'finishedAt'>): number | null {
   return t.startedAt !== undefined && t.finishedAt !== undefined ? Math.max(0, t.finishedAt - t.startedAt) : null;
 }
 

@@ -22,7 +22,7 @@ import type { ReadyTask } from './queues.js';
 const script = <Reply>(file: string, reply: z.ZodType<Reply>) => loadLuaScript(new URL(`./lua/${file}.lua`, import.meta.url), reply);
 
 /** Why a job may not start its task (lua/includes/cannotStart.lua). */
-export const StartRefusalSchema = z.union([z.enum(['missing', 'stale']), z.templateLiteral(['build-', BuildStateSchema]), TaskStateSchema]);
+const StartRefusalSchema = z.union([z.enum(['missing', 'stale']), z.templateLiteral(['build-', BuildStateSchema]), TaskStateSchema]);
 export type StartRefusal = z.infer<typeof StartRefusalSchema>;
 
 /** What finishIfDone answers: the state a build just ended in, or '' (read as undefined) when it goes on. */
@@ -74,8 +74,8 @@ export const startTaskScript = script(
 );
 
 /** One entry's outcome in completeTasks: recorded, already recorded, or why its unrecorded start may not happen. */
-export const CompletionStatusSchema = z.union([z.enum(['ok', 'noop']), StartRefusalSchema]);
-export type CompletionStatus = z.infer<typeof CompletionStatusSchema>;
+const CompletionStatusSchema = z.union([z.enum(['ok', 'noop']), StartRefusalSchema]);
+type CompletionStatus = z.infer<typeof CompletionStatusSchema>;
 
 /**
  * completeTasks answers one status per entry, then the released tasks; how many statuses

@@ -151,12 +151,6 @@ export class DagStore {
     return { outcomes, ready, ...(finished ? { finished } : {}) };
   }
 
-  /** The success of one task whose start is recorded. */
-  async completeTask(buildId: string, taskId: string, gen: number, result: unknown, workerId = ''): Promise<Completion> {
-    const { outcomes, ready, finished } = await this.completeTasks(buildId, [{ taskId, gen, workerId, result }]);
-    return { applied: outcomes[0]?.kind === 'done' && outcomes[0].applied, ready, ...(finished ? { finished } : {}) };
-  }
-
   async failTask(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
     const { applied, finished } = await this.run(failTaskScript, buildId, [taskId, gen, error.slice(0, 2_000)]);
     return { applied, ready: [], ...(finished ? { finished } : {}) };

@@ -30,7 +30,7 @@ export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
 export const GoalJobDataSchema = z.object({ buildId: z.string().min(1) });
 export type GoalJobData = z.infer<typeof GoalJobDataSchema>;
 
-export function goalJobOptions(config: Config): JobsOptions {
+function goalJobOptions(config: Config): JobsOptions {
   return {
     attempts: 3,
     backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },

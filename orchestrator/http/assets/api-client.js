@@ -5,6 +5,7 @@
  */
 
 /** @import { AgentListBody, BuildDetailBody, BuildListBody, CancelledBody, RetriedBody, SubmittedBody, TaskDetailBody } from '../views.js' */
+/** @import { ApiErrorBody } from '../errors.js' */
 
 /**
  * @param {string} path
@@ -16,9 +17,9 @@ async function call(path, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, { method: opts.method || 'GET', credentials: 'same-origin', headers, body: opts.body });
-  /** @type {{ error?: { message?: string } } | null} */
+  /** @type {Partial<ApiErrorBody> | null} */
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(body && body.error ? String(body.error.message) : res.status + ' ' + res.statusText);
+  if (!res.ok) throw new Error(body && body.error ? body.error.message : res.status + ' ' + res.statusText);
   return body;
 }
 
