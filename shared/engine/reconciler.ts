@@ -9,6 +9,11 @@ import type { Scheduler } from './scheduler.js';
 /** Jobs read from BullMQ at once. */
 const JOB_READ_BATCH = 500;
 const UNREADABLE = Symbol('unreadable job');
+/** A job hash whose JSON fields do not parse reads as UNREADABLE; any other error (Redis gone) stands. */
+function unreadable(err: unknown): typeof UNREADABLE {
+  if (err instanceof SyntaxError) return UNREADABLE;
+  throw err;
+}
 
 export interface ReconcileReport {
   builds: number;
@@ -142,7 +147,7 @@ export class Reconciler {
     const out: Array<Job | typeof UNREADABLE | undefined> = [];
     for (let i = 0; i < refs.length; i += JOB_READ_BATCH) {
       const batch = refs.slice(i, i + JOB_READ_BATCH);
-      out.push(...(await Promise.all(batch.map(([queue, id]) => queues.get(queue).getJob(id).catch((): typeof UNREADABLE => UNREADABLE)))));
+      out.push(...(await Promise.all(batch.map(([queue, id]) => queues.get(queue).getJob(id).catch(unreadable)))));
     }
     return out;
   }

@@ -105,6 +105,19 @@ describe('malformed data in Redis', () => {
     expect((await h.scheduler.dag.getTaskStates(buildId)).get('b')).toBe('skipped');
   });
 
+  it('a job whose hash BullMQ cannot parse counts as present, and the rest of its build is still repaired', async () => {
+    const buildId = await h.scheduler.createBuild({ goal: 'a job hand-edited past parsing', plan: plan([{ id: 'a', role: 'frontend' }, { id: 'b', role: 'frontend' }]) });
+    const queue = h.scheduler.queues.get('frontend');
+    await h.redis.hset(queue.toKey(`${buildId}.a.0`), 'data', '{not json');
+    await queue.remove(`${buildId}.b.0`);
+    const report = await reconciler.reconcileOnce();
+    expect(report.requeued).toBeGreaterThanOrEqual(1);
+    expect(await queue.getJob(`${buildId}.b.0`)).toBeDefined();
+    expect(await h.redis.hget(queue.toKey(`${buildId}.a.0`), 'data')).toBe('{not json');
+    expect((await h.scheduler.dag.getTaskStates(buildId)).get('a')).toBe('queued');
+    await h.scheduler.cancel(buildId);
+  });
+
   it('a planning build whose goal job vanished gets it back; one whose goal job failed for good fails', async () => {
     const goals = h.scheduler.queues.get(GOALS_QUEUE);
     const lost = await h.scheduler.submitGoal({ goal: 'a goal whose job is lost' });
