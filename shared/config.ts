@@ -12,12 +12,6 @@ import { RoleSchema } from './domain/roles.js';
 const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
-const bool = (def: boolean) =>
-  z
-    .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
-    .default(def ? 'true' : 'false')
-    .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-
 export const ConfigSchema = z.object({
   REDIS_URL: z
     .string()

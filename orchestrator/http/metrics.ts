@@ -5,7 +5,7 @@ import { BUILD_STATES } from '../../shared/domain/build.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { ALL_QUEUES, type TaskQueues } from '../../shared/engine/queues.js';
 import { readTaskDurations, type TaskDurationSeries } from '../../shared/telemetry/task-metrics.js';
-import { agentView } from './api.js';
+import { agentView } from './views.js';
 
 /**
  * The Prometheus view of codegod, on a registry of its own (never prom-client's global one,
@@ -29,7 +29,7 @@ import { agentView } from './api.js';
  * rate(codegod_llm_requests_total[5m])`.
  */
 
-export const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+const QUEUE_JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
 /** Role names and counter names in the metrics hashes: `<role>:<name>`. */
 const ROLE_FIELD = /^([a-z][a-z0-9_-]{0,31}):([a-zA-Z]{1,32})$/;

@@ -14,7 +14,9 @@ import { ALL_QUEUES } from '../../shared/engine/queues.js';
 import { LoopStateStore } from '../../shared/memory/loop-state.js';
 import { OrchestratorMetrics } from './metrics.js';
 import type { Scheduler } from '../../shared/engine/scheduler.js';
-import { apiRouter, httpStatus, sendError } from './api.js';
+import { apiRouter } from './api.js';
+import { httpStatus, sendError } from './errors.js';
+import { serveAsset } from './assets.js';
 import { authMiddleware, createAuthenticator, type AuthFailure } from './auth.js';
 import { agentsPage, buildPage, buildsPage, contentSecurityPolicy, messagePage, newNonce } from './pages.js';
 import { EventStreams } from './sse.js';
@@ -31,6 +33,7 @@ import { EventStreams } from './sse.js';
  * | /queues         | Bull Board over the goals queue and every role queue              |
  * | /api/...        | REST API (api.ts)                                                 |
  * | /metrics        | Prometheus exposition (metrics.ts)                                |
+ * | /assets/...     | the pages' scripts and stylesheet (assets.ts); needs no token     |
  * | /health         | Redis and queue reachability; 200 or 503; needs no token          |
  *
  * Who may call what is auth.ts's. The server holds no state of its own: every replica of the
@@ -143,6 +146,9 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
       ),
     });
   });
+
+  // Before the credentials check: the sign-in page needs its stylesheet, and the files hold no data.
+  app.get('/assets/:version/:name', serveAsset);
 
   app.use(authMiddleware(auth, reject));
 

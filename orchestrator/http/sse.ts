@@ -32,10 +32,10 @@ export interface EventStreamOptions {
   blockMs: number;
 }
 
-export const DEFAULT_STREAM_OPTIONS: EventStreamOptions = { maxStreams: 200, keepAliveMs: 15_000, blockMs: 5_000 };
+const DEFAULT_STREAM_OPTIONS: EventStreamOptions = { maxStreams: 200, keepAliveMs: 15_000, blockMs: 5_000 };
 
 /** The position to resume after: Last-Event-ID (a reconnecting EventSource) wins over `?from=`. */
-export function resumeFrom(req: Request): string {
+function resumeFrom(req: Request): string {
   const header = req.get('last-event-id');
   const query = typeof req.query.from === 'string' ? req.query.from : undefined;
   const from = (header ?? query ?? '0').trim() || '0';

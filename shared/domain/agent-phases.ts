@@ -57,14 +57,6 @@ export type ValidatePlan = z.infer<typeof ValidatePlanSchema>;
 /** Token ceilings per phase: tight, because guided decoding can run away in whitespace. */
 export const PHASE_MAX_TOKENS = { reason: 1_024, plan: 4_096, validate: 768 } as const;
 
-export interface ActionTaken {
-  step: number;
-  action: string;
-  success: boolean;
-  output: string;
-  exitCode?: number | null;
-}
-
 /** The task result in the product's shape, stored as the task's result. */
 export const TaskResultSchema = z.object({
   success: z.boolean(),

@@ -18,7 +18,6 @@ export type BuildState = z.infer<typeof BuildStateSchema>;
 export const TASK_STATES = ['pending', 'queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] as const;
 export const TaskStateSchema = z.enum(TASK_STATES);
 export type TaskState = z.infer<typeof TaskStateSchema>;
-export const TERMINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 export const BUILD_ID_PATTERN = /^b-[a-z0-9]{4,16}-[a-z0-9]{4,12}$/;
 export const BuildIdSchema = z.string().regex(BUILD_ID_PATTERN, 'not a build id');

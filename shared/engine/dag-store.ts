@@ -14,18 +14,20 @@ import {
   cancelBuildScript,
   completeTasksScript,
   createBuildScript,
+  decodeCompletions,
+  failCorruptBuildScript,
   failTaskScript,
   growBuildScript,
   replanTaskScript,
   retryTaskScript,
   startTaskScript,
+  type StartRefusal,
 } from './dag-scripts.js';
 import { CodegodError, DataCorruptError, NotFoundError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { LuaScript } from '../redis/lua-script.js';
 import { findCycles, TaskSpecSchema, type Plan, type TaskSpec } from '../domain/plan.js';
 import type { ReadyTask } from './queues.js';
-import { RoleSchema } from '../domain/roles.js';
 
 export function parseTaskSpec(raw: string): { ok: true; spec: TaskSpec } | { ok: false; problem: string } {
   let json: unknown;
@@ -42,7 +44,7 @@ export function newBuildId(): string {
   return `b-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-export type StartOutcome = { kind: 'run'; spec: TaskSpec; attempt: number } | { kind: 'skip'; reason: string };
+export type StartOutcome = { kind: 'run'; spec: TaskSpec; attempt: number } | { kind: 'skip'; reason: StartRefusal | `corrupt: ${string}` };
 
 export interface Completion {
   /** false when the task was already terminal (a duplicate delivery or a cancelled build). */
@@ -61,7 +63,7 @@ export interface CompletionEntry {
 }
 
 /** `skip`: an unrecorded start the task may not make (as startTask would answer). */
-export type TaskCompletion = { kind: 'done'; applied: boolean } | { kind: 'skip'; reason: string };
+export type TaskCompletion = { kind: 'done'; applied: boolean } | { kind: 'skip'; reason: StartRefusal };
 
 export interface BatchCompletion {
   outcomes: TaskCompletion[];
@@ -91,21 +93,14 @@ export class DagStore {
     private readonly eventsMaxLen: number,
   ) {}
 
-  private run(script: LuaScript, buildId: string, args: ReadonlyArray<string | number>): Promise<unknown> {
+  /** Runs a DAG script with the keys and first arguments they all share (lua/includes/dagContext.lua). */
+  private run<Reply>(script: LuaScript<Reply>, buildId: string, args: ReadonlyArray<string | number>): Promise<Reply> {
     const k = this.keys;
     return script.run(
       this.redis,
       [k.build(buildId), k.buildStates(buildId), k.events(buildId)],
       [k.taskPrefix(buildId), Date.now(), this.eventsMaxLen, ...args],
     );
-  }
-
-  private static readyList(flat: unknown[], from: number): ReadyTask[] {
-    const out: ReadyTask[] = [];
-    for (let i = from; i + 3 < flat.length; i += 4) {
-      out.push({ taskId: String(flat[i]), role: RoleSchema.parse(String(flat[i + 1])), gen: Number(flat[i + 2]), spec: String(flat[i + 3]) });
-    }
-    return out;
   }
 
   /** Stores a validated plan as a new running build and returns its roots (already marked queued). */
@@ -130,10 +125,10 @@ export class DagStore {
   }
 
   async startTask(buildId: string, taskId: string, gen: number, workerId: string): Promise<StartOutcome> {
-    const res = (await this.run(startTaskScript, buildId, [taskId, gen, workerId])) as unknown[];
-    if (res[0] !== 'run') return { kind: 'skip', reason: String(res[0]) };
-    const spec = parseTaskSpec(String(res[1]));
-    if (spec.ok) return { kind: 'run', spec: spec.spec, attempt: Number(res[2]) };
+    const res = await this.run(startTaskScript, buildId, [taskId, gen, workerId]);
+    if (res.kind === 'skip') return res;
+    const spec = parseTaskSpec(res.spec);
+    if (spec.ok) return { kind: 'run', spec: spec.spec, attempt: res.attempt };
     // A hand-edited spec fails this task with a clear reason instead of breaking the worker.
     const reason = new DataCorruptError(this.keys.task(buildId, taskId), `spec: ${spec.problem}`).message;
     await this.failTask(buildId, taskId, gen, reason);
@@ -148,26 +143,17 @@ export class DagStore {
   async completeTasks(buildId: string, entries: readonly CompletionEntry[]): Promise<BatchCompletion> {
     const args: Array<string | number> = [];
     for (const e of entries) args.push(e.taskId, e.gen, e.workerId, e.startedAt ?? '', JSON.stringify(e.result ?? null));
-    const res = (await this.run(completeTasksScript, buildId, args)) as unknown[];
-    const outcomes = entries.map((e, i): TaskCompletion => {
-      const status = String(res[i + 1]);
+    const { finished, statuses, ready } = decodeCompletions(await this.run(completeTasksScript, buildId, args), entries.length);
+    const outcomes = statuses.map((status): TaskCompletion => {
       if (status === 'ok' || status === 'noop') return { kind: 'done', applied: status === 'ok' };
       return { kind: 'skip', reason: status };
     });
-    const finished = String(res[0] ?? '');
-    return { outcomes, ready: DagStore.readyList(res, entries.length + 1), ...(finished ? { finished: finished as BuildState } : {}) };
-  }
-
-  /** The success of one task whose start is recorded. */
-  async completeTask(buildId: string, taskId: string, gen: number, result: unknown, workerId = ''): Promise<Completion> {
-    const { outcomes, ready, finished } = await this.completeTasks(buildId, [{ taskId, gen, workerId, result }]);
-    return { applied: outcomes[0]?.kind === 'done' && outcomes[0].applied, ready, ...(finished ? { finished } : {}) };
+    return { outcomes, ready, ...(finished ? { finished } : {}) };
   }
 
   async failTask(buildId: string, taskId: string, gen: number | string, error: string): Promise<Completion> {
-    const res = (await this.run(failTaskScript, buildId, [taskId, gen, error.slice(0, 2_000)])) as unknown[];
-    const finished = String(res[1] ?? '');
-    return { applied: Number(res[0]) === 1, ready: [], ...(finished ? { finished: finished as BuildState } : {}) };
+    const { applied, finished } = await this.run(failTaskScript, buildId, [taskId, gen, error.slice(0, 2_000)]);
+    return { applied, ready: [], ...(finished ? { finished } : {}) };
   }
 
   /**
@@ -213,34 +199,26 @@ export class DagStore {
     final: 'cancelled' | 'failed' = 'cancelled',
     failureCode = '',
   ): Promise<Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }>> {
-    const res = (await this.run(cancelBuildScript, buildId, [reason, final, failureCode])) as unknown[];
-    if (res[0] === 'err') throw new CodegodError('BUILD_STATE', `cannot ${final === 'cancelled' ? 'cancel' : 'stop'} ${buildId}: ${String(res[1])}`);
-    const out: Array<Omit<ReadyTask, 'spec'> & { previous: TaskState }> = [];
-    for (let i = 1; i + 3 < res.length; i += 4) {
-      out.push({
-        taskId: String(res[i]),
-        role: RoleSchema.parse(String(res[i + 1])),
-        gen: Number(res[i + 2]),
-        previous: TaskStateSchema.parse(String(res[i + 3])),
-      });
-    }
-    return out;
+    const res = await this.run(cancelBuildScript, buildId, [reason, final, failureCode]);
+    if (res.kind === 'err') throw new CodegodError('BUILD_STATE', `cannot ${final === 'cancelled' ? 'cancel' : 'stop'} ${buildId}: ${res.message}`);
+    return res.withJobs;
   }
 
   async retryTask(buildId: string, taskId: string): Promise<ReadyTask> {
-    const res = (await this.run(retryTaskScript, buildId, [taskId])) as unknown[];
-    if (res[0] === 'err') {
-      const message = String(res[1]);
-      if (message === 'build not found') throw new NotFoundError('build', buildId);
-      throw new CodegodError('BUILD_STATE', `cannot retry ${taskId} in ${buildId}: ${message}`);
+    const res = await this.run(retryTaskScript, buildId, [taskId]);
+    if (res.kind === 'err') {
+      if (res.message === 'build not found') throw new NotFoundError('build', buildId);
+      throw new CodegodError('BUILD_STATE', `cannot retry ${taskId} in ${buildId}: ${res.message}`);
     }
-    return DagStore.readyList(res, 1)[0]!;
+    const [task] = res.ready;
+    if (!task) throw new Error(`retryTask released nothing for ${buildId}/${taskId}`);
+    return task;
   }
 
   /** Starts a failing task over under a revised spec; undefined when it may not be re-planned. */
   async replanTask(buildId: string, taskId: string, gen: number, spec: TaskSpec, why: string, maxReplans: number): Promise<ReadyTask | undefined> {
-    const res = (await this.run(replanTaskScript, buildId, [taskId, gen, JSON.stringify(spec), why.slice(0, 2_000), maxReplans])) as unknown[];
-    return res[0] === 'ok' ? DagStore.readyList(res, 1)[0] : undefined;
+    const res = await this.run(replanTaskScript, buildId, [taskId, gen, JSON.stringify(spec), why.slice(0, 2_000), maxReplans]);
+    return res.kind === 'ok' ? res.ready[0] : undefined;
   }
 
   /**
@@ -274,10 +252,10 @@ export class DagStore {
         origin: t.origin,
       }));
       const blocks = (request.blocks ?? []).map((b) => ({ id: b.taskId, deps: b.waitFor }));
-      const res = (await this.run(growBuildScript, buildId, [build.graphVersion, JSON.stringify(added), JSON.stringify(blocks)])) as unknown[];
-      if (res[0] === 'conflict') continue;
-      if (res[0] === 'err') throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: ${String(res[1])}`);
-      return DagStore.readyList(res, 1);
+      const res = await this.run(growBuildScript, buildId, [build.graphVersion, JSON.stringify(added), JSON.stringify(blocks)]);
+      if (res.kind === 'conflict') continue;
+      if (res.kind === 'err') throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: ${res.message}`);
+      return res.ready;
     }
     throw new CodegodError('GROW_REJECTED', `cannot grow ${buildId}: the graph kept changing, try again`);
   }
@@ -333,6 +311,15 @@ export class DagStore {
 
   async activeBuilds(): Promise<string[]> {
     return this.redis.smembers(this.keys.activeBuilds);
+  }
+
+  /**
+   * Ends a build whose own record cannot be read, failed with `reason` (failCorruptBuild-3.lua),
+   * and drops it from the active index.
+   */
+  async failCorruptBuild(buildId: string, reason: string): Promise<void> {
+    await this.run(failCorruptBuildScript, buildId, [reason]);
+    await this.markInactive(buildId);
   }
 
   async markInactive(buildId: string): Promise<void> {

@@ -30,7 +30,7 @@ export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
 export const GoalJobDataSchema = z.object({ buildId: z.string().min(1) });
 export type GoalJobData = z.infer<typeof GoalJobDataSchema>;
 
-export function goalJobOptions(config: Config): JobsOptions {
+function goalJobOptions(config: Config): JobsOptions {
   return {
     attempts: 3,
     backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },
@@ -118,11 +118,6 @@ export class TaskQueues {
   /** Queues the planning of a submitted build. Idempotent (job id = build id). */
   async enqueueGoal(buildId: string, config: Config): Promise<void> {
     await this.get(GOALS_QUEUE).add('goal', { buildId } satisfies GoalJobData, { ...goalJobOptions(config), jobId: buildId });
-  }
-
-  /** The Redis key of a job's hash (to test for its existence cheaply). */
-  jobKey(queue: QueueName, jobId: string): string {
-    return `${this.keys.queuePrefix}:${queue}:${jobId}`;
   }
 
   async close(): Promise<void> {

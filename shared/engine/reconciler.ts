@@ -1,9 +1,19 @@
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CodegodError, DataCorruptError, errorMessage, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
-import { GOALS_QUEUE, taskJobId, type ReadyTask } from './queues.js';
+import { GOALS_QUEUE, taskJobId, type QueueName, type ReadyTask } from './queues.js';
 import { RoleSchema } from '../domain/roles.js';
 import type { Scheduler } from './scheduler.js';
+
+/** Jobs read from BullMQ at once. */
+const JOB_READ_BATCH = 500;
+const UNREADABLE = Symbol('unreadable job');
+/** A job hash whose JSON fields do not parse reads as UNREADABLE; any other error (Redis gone) stands. */
+function unreadable(err: unknown): typeof UNREADABLE {
+  if (err instanceof SyntaxError) return UNREADABLE;
+  throw err;
+}
 
 export interface ReconcileReport {
   builds: number;
@@ -71,12 +81,12 @@ export class Reconciler {
       // restart) is queued again; the build id is the job id, so this is idempotent. A goal
       // job BullMQ gave up on without the orchestrator seeing it (stalled too often) fails
       // the build instead of leaving it planning for ever.
-      const [timestamp, failedReason] = await this.redis.hmget(queues.jobKey(GOALS_QUEUE, buildId), 'timestamp', 'failedReason');
-      if (timestamp === null) {
+      const [job] = await this.jobsOf([[GOALS_QUEUE, buildId]]);
+      if (job === undefined) {
         await queues.enqueueGoal(buildId, this.scheduler.config);
         report.requeued++;
-      } else if (failedReason !== null && (await queues.get(GOALS_QUEUE).getJobState(buildId)) === 'failed') {
-        await this.scheduler.cancel(buildId, `planning failed for good: ${failedReason}`, 'failed', 'PLANNING_FAILED');
+      } else if (job !== UNREADABLE && job.failedReason !== undefined && (await job.getState()) === 'failed') {
+        await this.scheduler.cancel(buildId, `planning failed for good: ${job.failedReason}`, 'failed', 'PLANNING_FAILED');
         report.failedFromJobs++;
       }
       return;
@@ -106,23 +116,15 @@ export class Reconciler {
       candidates.push({ taskId: id, role: parsedRole.data, gen: parsedGen, spec: spec ?? '' });
     }
 
-    const jobPipe = this.redis.pipeline();
-    for (const t of candidates) jobPipe.hmget(queues.jobKey(t.role, taskJobId(buildId, t.taskId, t.gen)), 'timestamp', 'failedReason', 'finishedOn');
-    const jobRows = (await jobPipe.exec()) ?? [];
+    const jobs = await this.jobsOf(candidates.map((t) => [t.role, taskJobId(buildId, t.taskId, t.gen)]));
     const missing: ReadyTask[] = [];
     for (const [i, t] of candidates.entries()) {
-      const [timestamp, failedReason, finishedOn] = (jobRows[i]?.[1] ?? []) as Array<string | null>;
-      if (timestamp === null) {
+      const job = jobs[i];
+      if (job === undefined) {
         missing.push(t);
-        continue;
-      }
-      if (failedReason !== null && finishedOn !== null) {
-        const jobId = taskJobId(buildId, t.taskId, t.gen);
-        const jobState = await queues.get(t.role).getJobState(jobId);
-        if (jobState === 'failed') {
-          const done = await this.scheduler.taskFailed(buildId, t.taskId, t.gen, `job failed for good: ${failedReason}`);
-          if (done.applied) report.failedFromJobs++;
-        }
+      } else if (job !== UNREADABLE && job.failedReason !== undefined && job.finishedOn !== undefined && (await job.getState()) === 'failed') {
+        const done = await this.scheduler.taskFailed(buildId, t.taskId, t.gen, `job failed for good: ${job.failedReason}`);
+        if (done.applied) report.failedFromJobs++;
       }
     }
     if (missing.length === 0) return;
@@ -134,16 +136,26 @@ export class Reconciler {
     if (requeue.length) this.logger.warn({ buildId, tasks: requeue.map((t) => t.taskId) }, 're-enqueued tasks that had no job');
   }
 
+  /**
+   * The jobs of these (queue, job id) pairs, through BullMQ's API; undefined where there is
+   * none. A batch's reads go out together (ioredis pipelines what is sent in one turn), so a
+   * build of thousands of open tasks costs a few round trips. A job whose hash BullMQ cannot
+   * parse is its workers' to fail (they refuse malformed job data); here it counts as present.
+   */
+  private async jobsOf(refs: ReadonlyArray<readonly [QueueName, string]>): Promise<Array<Job | typeof UNREADABLE | undefined>> {
+    const { queues } = this.scheduler;
+    const out: Array<Job | typeof UNREADABLE | undefined> = [];
+    for (let i = 0; i < refs.length; i += JOB_READ_BATCH) {
+      const batch = refs.slice(i, i + JOB_READ_BATCH);
+      out.push(...(await Promise.all(batch.map(([queue, id]) => queues.get(queue).getJob(id).catch(unreadable)))));
+    }
+    return out;
+  }
+
   /** A build whose own record is malformed cannot run: end it failed with the reason. */
   private async failCorruptBuild(buildId: string, reason: string): Promise<void> {
-    const { keys, config } = this.scheduler;
     this.logger.error({ buildId, reason }, 'build data is malformed; failing the build');
-    await this.redis
-      .multi()
-      .hset(keys.build(buildId), 'state', 'failed', 'reason', reason, 'finishedAt', Date.now())
-      .xadd(keys.events(buildId), 'MAXLEN', '~', config.CODEGOD_EVENTS_MAXLEN, '*', 'at', Date.now(), 'type', 'build.finished', 'state', 'failed', 'reason', reason)
-      .srem(keys.activeBuilds, buildId)
-      .exec();
+    await this.scheduler.dag.failCorruptBuild(buildId, reason);
   }
 
   /** Runs now, then every `intervalMs`; overlapping runs are skipped. */

@@ -7,7 +7,7 @@ import { Scheduler, type PendingSuccess } from './scheduler.js';
 import type { AgentStatus } from '../telemetry/agent-status.js';
 import type { Config } from '../config.js';
 import { parseControlMessage } from './control.js';
-import { CodegodError, errorMessage } from '../domain/errors.js';
+import { errorMessage } from '../domain/errors.js';
 import { createKeys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
 import { crashPoints } from '../process.js';

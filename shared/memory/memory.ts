@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { CodegodError, DataCorruptError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
-import { LuaScript } from '../redis/lua-script.js';
+import { loadLuaScript } from '../redis/lua-loader.js';
 import { PLAN_LIMITS, TASK_ID_PATTERN } from '../domain/plan.js';
 import { ROLES } from '../domain/roles.js';
 import { KNOWLEDGE_BUILD_ID_PATTERN, KNOWLEDGE_KEY_PATTERN } from './team-knowledge.js';
@@ -301,44 +301,8 @@ export function setKnowledge(m: AgentMemory, key: string, value: string): AgentM
 // ---------------------------------------------------------------------------------------------
 // Redis store.
 
-/**
- * Compare-and-set of one agent's memory, with the agent's entry in the known set.
- *
- * Optimistic concurrency is checked inside Redis rather than with WATCH/MULTI: WATCH is state
- * of a connection, and ioredis shares one connection among all callers of a process, so
- * another caller's EXEC or UNWATCH between our WATCH and EXEC would silently drop our watch and
- * let a lost update through. The script reads and writes in one atomic step instead.
- *
- * ARGV[1] `version`: the stored memory must carry `version` ARGV[2] (an absent key counts as
- * version 0). `sha`: the stored bytes must hash to ARGV[2]; used to replace a malformed value,
- * which has no version to compare. ARGV[3] is the new JSON ('' deletes), ARGV[4] the agent id.
- * Returns 1 when written, 0 on a conflict. KEYS[1] and KEYS[2] share a slot on Redis Cluster
- * only under a hash-tagged CODEGOD_PREFIX, which the config asks for there.
- */
-const MEMORY_CAS = new LuaScript(
-  'memory-cas',
-  `
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == 'sha' then
-  if not current or redis.sha1hex(current) ~= ARGV[2] then return 0 end
-else
-  local version = 0
-  if current then
-    local ok, doc = pcall(cjson.decode, current)
-    if not ok or type(doc) ~= 'table' or type(doc.version) ~= 'number' then return 0 end
-    version = doc.version
-  end
-  if version ~= tonumber(ARGV[2]) then return 0 end
-end
-if ARGV[3] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[3])
-end
-redis.call('SADD', KEYS[2], ARGV[4])
-return 1
-`,
-);
+/** Compare-and-set of one agent's memory: 1 when written, 0 on a conflict (see the script's header). */
+const MEMORY_CAS = loadLuaScript(new URL('./lua/compareAndSetMemory-2.lua', import.meta.url), z.union([z.literal(0), z.literal(1)]));
 
 /** What an agent's memory key holds. */
 type Stored =

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import { CodegodError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
-import { LuaScript } from '../redis/lua-script.js';
+import { loadLuaScript } from '../redis/lua-loader.js';
 
 /**
  * What the agents of one build learn and share: the venv path, the python version, the entry
@@ -18,18 +19,8 @@ export const KNOWLEDGE_LIMITS = {
 /** Build ids become part of key names: no braces or colons, which would break the hash tag. */
 export const KNOWLEDGE_BUILD_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-// Check-then-set in one step: two agents adding different new keys at the same instant would
-// otherwise both see room for one more and push the build past its cap.
-const SET_CAPPED = new LuaScript(
-  'knowledge-set-capped',
-  `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0
-`,
-);
+/** Sets a knowledge entry unless the build is full: 1 when set, 0 when full (see the script's header). */
+const SET_CAPPED = loadLuaScript(new URL('./lua/setKnowledgeCapped-1.lua', import.meta.url), z.union([z.literal(0), z.literal(1)]));
 
 function checkBuildId(what: string, buildId: string): void {
   if (!KNOWLEDGE_BUILD_ID_PATTERN.test(buildId)) {

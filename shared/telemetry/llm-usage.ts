@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from '../redis/keys.js';
+import { loadLuaScript } from '../redis/lua-loader.js';
 
 /**
  * Token usage and latency of LLM requests. One record per HTTP request to the LLM (a
@@ -41,42 +42,16 @@ export const nullUsageRecorder: UsageRecorder = {
 };
 
 /**
- * One script so the per-call stream entry and all counters move together: a reader never sees
- * a build's tokens without the matching call, or role totals that disagree with the overall
- * ones. Build- and task-scoped writes happen only while those hashes exist, so a straggling
- * call finishing after its build was removed does not resurrect a stub record.
- *
- * KEYS: metrics hash, then optionally the build's llm stream and build hash, then optionally
- * the task hash. ARGV: role, promptTokens, completionTokens, ms, ok (1/0), stream maxlen,
- * then the stream entry's field/value pairs.
+ * One script per call so the per-call stream entry and all counters move together: a reader
+ * never sees a build's tokens without the matching call, or role totals that disagree with
+ * the overall ones. Build- and task-scoped writes happen only while those hashes exist, so a
+ * straggling call finishing after its build was removed does not resurrect a stub record.
+ * Which script depends on the call's scope: none, a build, or a task of a build.
  */
-const RECORD_SCRIPT = `
-local role = ARGV[1]
-local p, c, ms = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local failed = ARGV[5] == '1' and 0 or 1
-local m = KEYS[1]
-for _, prefix in ipairs({'', role .. ':'}) do
-  redis.call('HINCRBY', m, prefix .. 'calls', 1)
-  redis.call('HINCRBY', m, prefix .. 'promptTokens', p)
-  redis.call('HINCRBY', m, prefix .. 'completionTokens', c)
-  redis.call('HINCRBY', m, prefix .. 'ms', ms)
-  if failed == 1 then redis.call('HINCRBY', m, prefix .. 'failed', 1) end
-end
-local function bump(key)
-  redis.call('HINCRBY', key, 'llmCalls', 1)
-  redis.call('HINCRBY', key, 'promptTokens', p)
-  redis.call('HINCRBY', key, 'completionTokens', c)
-  redis.call('HINCRBY', key, 'llmMs', ms)
-end
-if #KEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then
-  bump(KEYS[3])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 7))
-  if #KEYS >= 4 and redis.call('EXISTS', KEYS[4]) == 1 then bump(KEYS[4]) end
-end
-return 1
-`;
-
-type RecordCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+const recordScript = (file: string) => loadLuaScript(new URL(`./lua/${file}.lua`, import.meta.url), z.literal(1));
+const RECORD_CALL = recordScript('recordLlmCall-1');
+const RECORD_BUILD_CALL = recordScript('recordBuildLlmCall-3');
+const RECORD_TASK_CALL = recordScript('recordTaskLlmCall-4');
 
 /**
  * Records into Redis: an entry on `keys.llmCalls(build)`, counters `llmCalls`, `promptTokens`,
@@ -85,25 +60,24 @@ type RecordCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => P
  * without a build records only the metrics hash.
  */
 export class RedisUsageRecorder implements UsageRecorder {
-  private readonly run: RecordCommand;
-
   /** `maxLen`: approximate cap on entries in each build's LLM call stream. */
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly maxLen = 100_000,
-  ) {
-    if (!('codegodRecordLlmCall' in redis)) redis.defineCommand('codegodRecordLlmCall', { lua: RECORD_SCRIPT });
-    const command = (redis as unknown as { codegodRecordLlmCall: RecordCommand }).codegodRecordLlmCall;
-    this.run = command.bind(redis);
-  }
+  ) {}
 
   async record(input: LlmCall): Promise<void> {
     const call = LlmCallSchema.parse(input);
     const keys = [this.keys.metricsLlm];
+    let script = RECORD_CALL;
     if (call.buildId !== undefined) {
       keys.push(this.keys.llmCalls(call.buildId), this.keys.build(call.buildId));
-      if (call.taskId !== undefined) keys.push(this.keys.task(call.buildId, call.taskId));
+      script = RECORD_BUILD_CALL;
+      if (call.taskId !== undefined) {
+        keys.push(this.keys.task(call.buildId, call.taskId));
+        script = RECORD_TASK_CALL;
+      }
     }
     const entry: string[] = [
       'phase', call.phase,
@@ -118,9 +92,7 @@ export class RedisUsageRecorder implements UsageRecorder {
     if (call.taskId !== undefined) entry.push('task', call.taskId);
     if (call.agentId !== undefined) entry.push('agent', call.agentId);
     if (call.error !== undefined) entry.push('error', call.error.slice(0, 300));
-    await this.run(
-      keys.length,
-      ...keys,
+    await script.run(this.redis, keys, [
       call.role,
       call.promptTokens,
       call.completionTokens,
@@ -128,6 +100,6 @@ export class RedisUsageRecorder implements UsageRecorder {
       call.ok ? '1' : '0',
       this.maxLen,
       ...entry,
-    );
+    ]);
   }
 }

@@ -363,6 +363,42 @@ describe('agents and health', () => {
   });
 });
 
+describe('dashboard assets', () => {
+  it('a page loads its script and stylesheet from /assets, typed, cacheable and open without the token', async () => {
+    const html = await (await fetch(`${url}/agents`, { headers: AUTH })).text();
+    const script = /<script type="module" nonce="[^"]+" src="([^"]+)">/.exec(html)?.[1];
+    const style = /<link rel="stylesheet" nonce="[^"]+" href="([^"]+)">/.exec(html)?.[1];
+    expect(script).toMatch(/^\/assets\/[0-9a-f]{16}\/agents\.js$/);
+    expect(style).toMatch(/^\/assets\/[0-9a-f]{16}\/dashboard\.css$/);
+    // The sign-in page a browser without the session gets links the same stylesheet.
+    const signIn = await (await fetch(`${url}/agents`, { headers: { Accept: 'text/html' } })).text();
+    expect(signIn).toContain(style);
+
+    const js = await fetch(`${url}${script}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(js.headers.get('x-content-type-options')).toBe('nosniff');
+    const source = await js.text();
+    expect(source).toContain("from './common.js'");
+    // The modules a script imports resolve next to it, in the same version.
+    const common = await fetch(`${url}${script!.replace('agents.js', 'common.js')}`);
+    expect(common.status).toBe(200);
+    expect(await common.text()).toContain('export function h(');
+    const css = await fetch(`${url}${style}`);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toContain('svg.dag');
+
+    const other = await fetch(`${url}/assets/0123456789abcdef/agents.js`);
+    expect(other.status).toBe(200);
+    expect(other.headers.get('cache-control')).toBe('no-cache');
+    expect(await other.text()).toBe(source);
+    for (const path of ['/assets/v/tsconfig.json', '/assets/v/..%2Fassets.ts', '/assets/v/nothing.js']) {
+      expect((await fetch(`${url}${path}`)).status, path).toBe(404);
+    }
+  });
+});
+
 describe('secrets', () => {
   it('never appear in a page, an API answer, the metrics or the event stream', async () => {
     const [build] = (await call('GET', '/api/builds')).body.builds;

@@ -104,11 +104,12 @@ describe('many builds and growing DAGs', () => {
       const stores = conns.map((c) => new DagStore(c, h.scheduler.keys, 1000));
       for (let i = 0; i < 30; i++) await stores[i % 6]!.startTask(buildId, `d${i}`, 0, 'racer');
       const results = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => stores[i % 6]!.completeTask(buildId, `d${i}`, 0, { i })),
+        Array.from({ length: 30 }, (_, i) => stores[i % 6]!.completeTasks(buildId, [{ taskId: `d${i}`, gen: 0, workerId: 'racer', result: { i } }])),
       );
+      expect(results.map((r) => r.outcomes)).toEqual(Array.from({ length: 30 }, () => [{ kind: 'done', applied: true }]));
       // Completing the same task again (a duplicate delivery) changes nothing.
-      const dup = await stores[0]!.completeTask(buildId, 'd0', 0, {});
-      expect(dup.applied).toBe(false);
+      const dup = await stores[0]!.completeTasks(buildId, [{ taskId: 'd0', gen: 0, workerId: 'racer', result: {} }]);
+      expect(dup.outcomes).toEqual([{ kind: 'done', applied: false }]);
       const released = results.flatMap((r) => r.ready.map((t) => t.taskId));
       expect(released).toEqual(['join']);
       const events = await readEvents(h.redis, h.scheduler.keys, buildId);

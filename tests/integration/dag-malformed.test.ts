@@ -28,9 +28,8 @@ describe('malformed data in Redis', () => {
     const buildId = await h.scheduler.createBuild({ goal: 'corrupt spec', plan: plan([{ id: 'x', role: 'devops' }, { id: 'y', role: 'devops', dependsOn: ['x'] }]) });
     // Hand-edited in both places it is kept: the task record and the copy its job carries.
     await h.redis.hset(h.scheduler.keys.task(buildId, 'x'), 'spec', '{not json');
-    const jobKey = h.scheduler.queues.jobKey('devops', `${buildId}.x.0`);
-    const jobData = JSON.parse((await h.redis.hget(jobKey, 'data'))!);
-    await h.redis.hset(jobKey, 'data', JSON.stringify({ ...jobData, spec: '{not json' }));
+    const job = (await h.scheduler.queues.get('devops').getJob(`${buildId}.x.0`))!;
+    await job.updateData({ ...job.data, spec: '{not json' });
     // A job with data that is not a task at all, queued beside it.
     await h.scheduler.queues.get('devops').add('garbage', { hello: 'world' }, { jobId: 'garbage-1' });
 
@@ -85,6 +84,38 @@ describe('malformed data in Redis', () => {
     const report = await reconciler.reconcileOnce();
     expect(report.retired).toBeGreaterThanOrEqual(1);
     expect(await h.scheduler.dag.activeBuilds()).not.toContain('b-gone0000-abcd');
+  });
+
+  it('a task whose job BullMQ failed for good, unseen by any processor, fails the task and the build', async () => {
+    const buildId = await h.scheduler.createBuild({ goal: 'a job BullMQ gives up on', plan: plan([{ id: 'a', role: 'testing' }, { id: 'b', role: 'testing', dependsOn: ['a'] }]) });
+    // Take the job as a worker would and fail it for good, as a stalled job past its limit ends.
+    const taker = new Worker('testing', null, { connection: h.redis.duplicate(), prefix: h.scheduler.keys.queuePrefix, autorun: false });
+    try {
+      const job = await taker.getNextJob('test-token');
+      expect(job?.id).toBe(`${buildId}.a.0`);
+      await job!.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), 'test-token');
+    } finally {
+      await taker.close();
+    }
+    const report = await reconciler.reconcileOnce();
+    expect(report.failedFromJobs).toBeGreaterThanOrEqual(1);
+    const build = await h.scheduler.dag.getBuild(buildId);
+    expect(build.state).toBe('failed');
+    expect(build.reason).toMatch(/task a failed: job failed for good: job stalled more than allowable limit/);
+    expect((await h.scheduler.dag.getTaskStates(buildId)).get('b')).toBe('skipped');
+  });
+
+  it('a job whose hash BullMQ cannot parse counts as present, and the rest of its build is still repaired', async () => {
+    const buildId = await h.scheduler.createBuild({ goal: 'a job hand-edited past parsing', plan: plan([{ id: 'a', role: 'frontend' }, { id: 'b', role: 'frontend' }]) });
+    const queue = h.scheduler.queues.get('frontend');
+    await h.redis.hset(queue.toKey(`${buildId}.a.0`), 'data', '{not json');
+    await queue.remove(`${buildId}.b.0`);
+    const report = await reconciler.reconcileOnce();
+    expect(report.requeued).toBeGreaterThanOrEqual(1);
+    expect(await queue.getJob(`${buildId}.b.0`)).toBeDefined();
+    expect(await h.redis.hget(queue.toKey(`${buildId}.a.0`), 'data')).toBe('{not json');
+    expect((await h.scheduler.dag.getTaskStates(buildId)).get('a')).toBe('queued');
+    await h.scheduler.cancel(buildId);
   });
 
   it('a planning build whose goal job vanished gets it back; one whose goal job failed for good fails', async () => {

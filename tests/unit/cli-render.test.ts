@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildRecordSchema, type BuildRecord } from '../../shared/domain/build.js';
-import type { TaskView } from '../../shared/engine/dag-store.js';
 import type { BuildReport } from '../../shared/engine/report.js';
 import type { LoopState } from '../../shared/memory/loop-state.js';
 import { failureLine, outcomeJson, renderOutcome } from '../../orchestrator/cli/build.js';

@@ -3,7 +3,7 @@
  * one-line task status.
  */
 import { describe, expect, it } from 'vitest';
-import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/api.js';
+import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/views.js';
 import { buildPage, contentSecurityPolicy, escapeHtml, messagePage } from '../../orchestrator/http/pages.js';
 import type { TaskView } from '../../shared/engine/dag-store.js';
 import type { TaskState } from '../../shared/domain/build.js';
@@ -20,9 +20,11 @@ describe('escapeHtml', () => {
 describe('page frame', () => {
   it('tags its script and style with the nonce that the policy allows, and nothing else', () => {
     const html = buildPage('n0nce', 'b-abcd1234-ef01');
-    expect(html.match(/<script nonce="n0nce">/g)).toHaveLength(1);
-    expect(html.match(/<style nonce="n0nce">/g)).toHaveLength(1);
-    expect(html).not.toMatch(/<script(?! nonce="n0nce")/);
+    expect(html.match(/<script type="module" nonce="n0nce" src="\/assets\/[0-9a-f]{16}\/build\.js"><\/script>/g)).toHaveLength(1);
+    expect(html.match(/<link rel="stylesheet" nonce="n0nce" href="\/assets\/[0-9a-f]{16}\/dashboard\.css">/g)).toHaveLength(1);
+    expect(html).not.toMatch(/<script(?! type="module" nonce="n0nce")/);
+    expect(html).not.toMatch(/<style/);
+    expect(html).not.toMatch(/<link rel="stylesheet"(?! nonce="n0nce")/);
     expect(html).not.toMatch(/ style="/);
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     const csp = contentSecurityPolicy('n0nce');

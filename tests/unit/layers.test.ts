@@ -91,6 +91,24 @@ describe('layers', () => {
     expect(violations).toEqual([]);
   });
 
+  it("the dashboard's browser modules import only each other", () => {
+    const dir = 'orchestrator/http/assets';
+    const modules = readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.js'));
+    expect(modules).toContain('build.js');
+    let found = 0;
+    for (const file of modules) {
+      const text = readFileSync(join(ROOT, dir, file), 'utf8');
+      // JSDoc `@import` lines are types for the checker, not code the browser loads.
+      const code = text.replace(/\/\*\*[^]*?\*\//g, '');
+      const specifiers = [...code.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*(['"])([^'"]+)\1/gm), ...code.matchAll(/\bimport\s*\(\s*(['"])([^'"]+)\1/g)];
+      found += specifiers.length;
+      for (const m of specifiers) {
+        expect(m[2], `${file} imports ${m[2]}`).toMatch(/^\.\/[a-z-]+\.js$/);
+      }
+    }
+    expect(found).toBeGreaterThan(3);
+  });
+
   it('the rule itself refuses what it must', () => {
     expect(allowed('workers', 'orchestrator')).toBe(false);
     expect(allowed('orchestrator', 'workers')).toBe(false);

@@ -169,7 +169,6 @@ export class AgentLoop {
   }
 
   private async validate(task: LoopTask, state: LoopState, it: Iteration): Promise<void> {
-    const { deps } = this;
     const t0 = Date.now();
     const failedStep = it.act!.steps.find((s) => !s.ok);
     const followups = it.act!.steps.flatMap((s) => (s.followups ?? []) as FollowupRequest[]);

@@ -35,7 +35,7 @@ export class AgentExecutor implements TaskExecutor {
 
   constructor(
     private readonly config: Config,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.redis = createRedis(config, 'service');
     this.redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
