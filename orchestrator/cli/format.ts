@@ -1,6 +1,9 @@
+import { visibleLength } from './colour.js';
+
 /**
- * Plain-text formatting shared by the commands. Everything here returns strings without ANSI
- * escapes: output piped to a file or another program must stay plain.
+ * Plain-text formatting shared by the commands. Nothing here adds ANSI escapes (colour is
+ * colour.ts's, and only on a terminal); `table` measures cells by what a terminal shows, so
+ * coloured cells stay aligned.
  */
 
 /** A compact duration: 850ms, 4.2s, 1m 12s, 2h 03m. */
@@ -41,10 +44,11 @@ export function clip(text: string, max: number): string {
  * hold fewer cells than `headers`.
  */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const pad = (cell: string, width: number) => cell + ' '.repeat(Math.max(0, width - visibleLength(cell)));
   const line = (cells: readonly string[]) =>
     headers
-      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i]!)))
+      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : pad(cells[i] ?? '', widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(headers), ...rows.map(line)];

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config.js';
 import { CodegodError } from '../../shared/domain/errors.js';
+import { LOG_FORMATS, type LogFormat } from '../../shared/logger.js';
 import { MEMORY_ROLES } from '../../shared/memory/memory.js';
 import { runMain } from '../../shared/process.js';
 import { ROLES } from '../../shared/domain/roles.js';
@@ -55,6 +56,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   const program = new Command('codegod')
     .description('Turn one sentence into a working project: an LLM plans a DAG of tasks that role workers build through Redis.')
     .version(packageVersion(), '-V, --version')
+    .addOption(new Option('--log-format <format>', 'logs of the CLI and what it runs in this process: human lines or JSON').choices(LOG_FORMATS).default('human'))
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
@@ -73,7 +75,10 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
         '  5 LLM unreachable or model unknown · 6 plan invalid · 7 token budget spent · 8 cancelled',
         '  124 --timeout reached · 130 interrupted (the build goes on)',
       ].join('\n'),
-    );
+    )
+    .hook('preAction', () => {
+      ctx.logFormat = program.opts<{ logFormat: LogFormat }>().logFormat;
+    });
 
   program
     .command('build')
@@ -240,8 +245,22 @@ export async function run(argv: readonly string[], io: CliIo, programs: Programs
   }
 }
 
+/**
+ * A reader that went away (`codegod status | head -1`) is not an error: what it did not read
+ * was not wanted. The process ends at once, quietly, with exit code 0.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+}
+
 /** The `codegod` process: bin/codegod.js calls this with the programs it may launch. */
 export function main(programs: Programs): void {
+  endQuietlyOnBrokenPipe();
   runMain(async () => {
     const code = await run(process.argv.slice(2), processIo(), programs);
     if (code === undefined) return;
