@@ -39,6 +39,12 @@ export const ConfigSchema = z.object({
   CODEGOD_MAX_STALLED_COUNT: int(2, 0, 100),
   /** Wall-clock limit of one task attempt; the executor is aborted through its AbortSignal. */
   CODEGOD_TASK_TIMEOUT_MS: int(30 * 60_000, 100),
+  /**
+   * How long a stopping worker lets its running tasks finish before handing them back to
+   * their queue (another worker resumes them from their checkpoint). Keep it under the
+   * container's stop grace period (35 min in compose) by a minute.
+   */
+  CODEGOD_STOP_GRACE_MS: int(30 * 60_000, 0),
   /** Attempts per task (executor errors are retried with exponential backoff). */
   CODEGOD_TASK_ATTEMPTS: int(2, 1, 20),
   CODEGOD_TASK_BACKOFF_MS: int(2_000, 0),
