@@ -15,6 +15,7 @@ import { buildIdArg, nonNegativeInt, positiveInt, secondsToMs, taskIdArg } from 
 import { buildCommand, type BuildOptions } from './build.js';
 import { CliContext, processIo, type CliIo } from './context.js';
 import { cancelCommand, retryCommand } from './control.js';
+import { DEMO_GOAL, demoCommand, type DemoOptions } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './exit-codes.js';
 import { checkpointCommand, exportCommand, importCommand, listCommand, restoreCommand, wipeCommand, type WipeOptions } from './memory.js';
@@ -93,6 +94,14 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .option('--local', 'run the orchestrator and one worker per role in this process (and a private Redis when none answers)')
     .option('--workspace <dir>', 'with --local: the workspace root')
     .action(async (goal: string, opts: BuildOptions) => done(await buildCommand(ctx, goal, opts)));
+
+  program
+    .command('demo')
+    .description(`try codegod with no GPU: a local build of "${DEMO_GOAL}" against a bundled scripted LLM, started in this process`)
+    .option('--workspace <dir>', 'the workspace root (default CODEGOD_WORKSPACE_ROOT, ./workspaces)')
+    .option('--json', 'print the final report as one JSON object on stdout (progress goes to stderr)')
+    .option('--timeout <seconds>', 'stop after this long (exit 124)', secondsToMs)
+    .action(async (opts: DemoOptions) => done(await demoCommand(ctx, opts)));
 
   program
     .command('status')
@@ -201,7 +210,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   return program;
 }
 
-const COMMANDS = new Set(['build', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
+const COMMANDS = new Set(['build', 'demo', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
 
 /**
  * `codegod --build "goal" [options]` is the product's spelling of `codegod build "goal"
