@@ -16,6 +16,7 @@ import { settlesWithin } from '../shared/process.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { Planner, planningFailureCode } from './planner.js';
 import { Reconciler } from '../shared/engine/reconciler.js';
+import { Retention } from '../shared/engine/retention.js';
 import { Scheduler } from '../shared/engine/scheduler.js';
 
 /**
@@ -28,13 +29,14 @@ export const ORCHESTRATOR_STOP_MS = { drain: 3_000, handBack: 2_000, cleanup: 2_
 
 /**
  * The master orchestrator process: it consumes the goals queue (goal → plan → running DAG),
- * and runs the reconciler. It holds no state of its own: builds live in Redis, so any number
+ * runs the reconciler and applies the retention policy (CODEGOD_RETENTION). It holds no state of its own: builds live in Redis, so any number
  * of orchestrators may run and any of them may die; a goal job whose orchestrator died is
  * planned again by another, and the reconciler repairs what a crash left half-done.
  */
 export class OrchestratorService {
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly retention: Retention;
   readonly agentId: string;
   private readonly redis: Redis;
   private readonly queueConnection: Redis;
@@ -60,6 +62,7 @@ export class OrchestratorService {
     const keys = createKeys(config.CODEGOD_PREFIX);
     this.scheduler = new Scheduler(this.redis, keys, config, logger);
     this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
+    this.retention = new Retention(this.scheduler, this.redis, logger);
     const llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
   }
@@ -82,6 +85,11 @@ export class OrchestratorService {
     });
     this.goals.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'goals worker error'));
     this.reconciler.start(this.config.CODEGOD_RECONCILE_INTERVAL_MS);
+    this.retention.start({
+      retentionMs: this.config.CODEGOD_RETENTION,
+      agentExpiryMs: this.config.CODEGOD_AGENT_EXPIRY_MS,
+      intervalMs: this.config.CODEGOD_RETENTION_INTERVAL_MS,
+    });
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.CODEGOD_HEARTBEAT_MS);
     this.logger.info({ agentId: this.agentId, reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
@@ -180,7 +188,7 @@ export class OrchestratorService {
   async stop(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const http = this.http?.close();
-    const reconciler = this.reconciler.stop();
+    const reconciler = Promise.all([this.reconciler.stop(), this.retention.stop()]);
     const goals = this.goals?.close();
     if (goals && !(await settlesWithin(goals, ORCHESTRATOR_STOP_MS.drain))) {
       this.goals!.cancelAllJobs('orchestrator stopping');

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config.js';
-import { CodegodError } from '../../shared/domain/errors.js';
+import { CodegodError, isRedisFull, RedisFullError } from '../../shared/domain/errors.js';
 import { LOG_FORMATS, type LogFormat } from '../../shared/logger.js';
 import { MEMORY_ROLES } from '../../shared/memory/memory.js';
 import { runMain } from '../../shared/process.js';
@@ -19,6 +19,7 @@ import { DEMO_GOAL, demoCommand, type DemoOptions } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './exit-codes.js';
 import { checkpointCommand, exportCommand, importCommand, listCommand, restoreCommand, wipeCommand, type WipeOptions } from './memory.js';
+import { durationArg, pruneCommand, type PruneOptions } from './prune.js';
 import { statusCommand, type StatusOptions } from './status.js';
 import { traceCommand, type TraceOptions } from './trace.js';
 
@@ -72,7 +73,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
         '`codegod --build "goal" [options]` is the same as `codegod build "goal" [options]`.',
         '',
         'Exit codes:',
-        '  0 ok · 1 build failed (or a doctor check) · 2 bad input · 3 Redis unreachable · 4 not found',
+        '  0 ok · 1 build failed (or a doctor check) · 2 bad input · 3 Redis unreachable or full · 4 not found',
         '  5 LLM unreachable or model unknown · 6 plan invalid · 7 token budget spent · 8 cancelled',
         '  124 --timeout reached · 130 interrupted (the build goes on)',
       ].join('\n'),
@@ -182,6 +183,16 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .action(async (file: string, opts: { replace?: boolean } & Json) => done(await importCommand(ctx, file, opts)));
 
   program
+    .command('prune')
+    .description('remove ended builds completely: keys, streams and BullMQ jobs (running builds are never touched)')
+    .addOption(new Option('--older-than <duration>', 'only builds that ended longer ago than this, e.g. 7d, 12h (default CODEGOD_RETENTION, else 7d)').argParser(durationArg))
+    .option('--keep <n>', 'keep the n most recently ended builds whatever their age', nonNegativeInt)
+    .option('--workspaces', "remove the builds' workspaces too")
+    .option('--dry-run', 'show what would be removed, and how much Redis memory each build holds')
+    .option('--json', 'one JSON document')
+    .action(async (opts: PruneOptions) => done(await pruneCommand(ctx, opts)));
+
+  program
     .command('doctor')
     .description('check Redis, the LLM, workers, the orchestrator and the workspace; exit 1 when a check fails')
     .option('--json', 'one JSON document')
@@ -210,7 +221,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   return program;
 }
 
-const COMMANDS = new Set(['build', 'demo', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
+const COMMANDS = new Set(['build', 'demo', 'prune', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
 
 /**
  * `codegod --build "goal" [options]` is the product's spelling of `codegod build "goal"
@@ -246,9 +257,11 @@ export async function run(argv: readonly string[], io: CliIo, programs: Programs
     return outcome.code;
   } catch (err) {
     if (err instanceof CommanderError) return commanderExit(err);
-    if (err instanceof CodegodError) {
-      ctx.err(`codegod: ${err.message}`);
-      return err.exitCode;
+    // Redis at maxmemory refuses writes wherever a command makes one.
+    const expected = isRedisFull(err) ? new RedisFullError(err) : err;
+    if (expected instanceof CodegodError) {
+      ctx.err(`codegod: ${expected.message}`);
+      return expected.exitCode;
     }
     throw err;
   }
