@@ -14,6 +14,7 @@ import { scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
 import { buildIdArg, nonNegativeInt, positiveInt, secondsToMs, taskIdArg } from './args.js';
 import { buildCommand, type BuildOptions } from './build.js';
 import { CliContext, processIo, type CliIo } from './context.js';
+import { backupCommand, restoreBackupCommand } from './backup.js';
 import { cancelCommand, retryCommand } from './control.js';
 import { DEMO_GOAL, demoCommand, type DemoOptions } from './demo.js';
 import { doctorCommand } from './doctor.js';
@@ -193,6 +194,20 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .action(async (opts: PruneOptions) => done(await pruneCommand(ctx, opts)));
 
   program
+    .command('backup')
+    .description('write a consistent snapshot of Redis (builds, history, queues, agent memory) and every workspace into one archive')
+    .argument('<file>', 'the archive (.tar.gz) to write; - for stdout')
+    .option('--json', 'a JSON summary (on stderr when the archive goes to stdout)')
+    .action(async (file: string, opts: Json) => done(await backupCommand(ctx, file, opts)));
+
+  program
+    .command('restore')
+    .description('bring back a backup into an empty stack: builds, history, memory and workspaces')
+    .argument('<file>', 'an archive made by codegod backup; - for stdin')
+    .option('--json', 'one JSON document')
+    .action(async (file: string, opts: Json) => done(await restoreBackupCommand(ctx, file, opts)));
+
+  program
     .command('doctor')
     .description('check Redis, the LLM, workers, the orchestrator and the workspace; exit 1 when a check fails')
     .option('--json', 'one JSON document')
@@ -221,7 +236,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   return program;
 }
 
-const COMMANDS = new Set(['build', 'demo', 'prune', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
+const COMMANDS = new Set(['build', 'demo', 'prune', 'backup', 'restore', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
 
 /**
  * `codegod --build "goal" [options]` is the product's spelling of `codegod build "goal"
