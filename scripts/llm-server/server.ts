@@ -81,6 +81,8 @@ export interface RequestLogEntry {
   role?: string | undefined;
   phase?: string | undefined;
   task?: string | undefined;
+  /** The build the request is for (`x-codegod-build`). */
+  build?: string | undefined;
   model?: string | undefined;
   messages?: unknown[] | undefined;
   /** `response_format.type` of the request (`json_schema`, `json_object`, `text`), if any. */
@@ -343,6 +345,7 @@ class ScriptedServer implements ScriptedLlmServer {
       role: header(req, 'x-codegod-role'),
       phase: header(req, 'x-codegod-phase'),
       task: header(req, 'x-codegod-task'),
+      build: header(req, 'x-codegod-build'),
       stream: false,
       rule: null,
       fault: null,
@@ -415,7 +418,7 @@ class ScriptedServer implements ScriptedLlmServer {
     }
     if (this.grammar && body.response_format?.type === 'json_schema') await this.vllmSchemaGate(this.grammar, body.response_format.json_schema?.schema);
 
-    const build = header(req, 'x-codegod-build') ?? '';
+    const build = entry.build ?? '';
     let usedHere = this.usedByBuild.get(build);
     if (!usedHere) this.usedByBuild.set(build, (usedHere = this.scenario.rules.map(() => 0)));
     const index = selectRule(this.scenario.rules, usedHere, {
