@@ -20,7 +20,9 @@ function bundledScenario(name: string): string {
 export const scriptedLlmProgram: ScriptedLlmProgram = {
   demoScenarioPath: bundledScenario('todo-app.yaml'),
   async start({ scenarioPath, port }) {
-    const server = await startScriptedLlmServer({ scenarioPath, port: port ?? 0 });
+    // The grammar check needs xgrammar's WASM build, a development dependency: a production
+    // install has only the light shape check (the scenarios are held to the grammar in tests).
+    const server = await startScriptedLlmServer({ scenarioPath, port: port ?? 0, grammarCheck: false });
     return { url: server.url, close: () => server.close() };
   },
 };
