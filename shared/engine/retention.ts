@@ -6,6 +6,7 @@ import { CodegodError, errorMessage } from '../domain/errors.js';
 import { ROLES, RoleSchema } from '../domain/roles.js';
 import type { Logger } from '../logger.js';
 import { listAgents } from '../telemetry/agent-status.js';
+import { Periodic } from './periodic.js';
 import { GOALS_QUEUE, taskJobId } from './queues.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -60,8 +61,7 @@ const SCAN_COUNT = 1_000;
 const DEL_CHUNK = 500;
 
 export class Retention {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private periodic: Periodic | undefined;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -209,28 +209,21 @@ export class Retention {
     return gone;
   }
 
-  /** Applies the policy now, then every `intervalMs`; overlapping runs are skipped. */
+  /** Applies the policy now, then every `intervalMs`. */
   start(policy: { retentionMs: number | null; agentExpiryMs: number; intervalMs: number }): void {
-    const tick = () => {
-      if (this.running) return;
-      this.running = (async () => {
+    this.periodic = new Periodic(async () => {
+      try {
         if (policy.retentionMs !== null) await this.prune(await this.select({ olderThanMs: policy.retentionMs }));
         await this.expireAgents(policy.agentExpiryMs);
-      })()
-        .catch((err) => this.logger.warn({ err: errorMessage(err) }, 'retention pass failed; next pass retries'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, policy.intervalMs);
-    this.timer.unref();
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err) }, 'retention pass failed; next pass retries');
+      }
+    });
+    this.periodic.start(policy.intervalMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic?.stop();
   }
 }
 
