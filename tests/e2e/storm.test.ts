@@ -37,7 +37,7 @@ const MAKE_WHEEL = [
 ].join('\n');
 
 const step = (action: string, params: Record<string, unknown>) => ({ action, params, expected: 'done' });
-const plan1 = (...steps: unknown[]) => ({ estimated_duration: '10 seconds', confidence: 0.9, steps });
+const plan1 = (...steps: unknown[]) => ({ steps, estimated_duration: '10 seconds', confidence: 0.9 });
 const SCENARIO = {
   rules: [
     {
@@ -46,12 +46,12 @@ const SCENARIO = {
     },
     { match: { phase: 'plan', task: 'env' }, reply: plan1(step('create_venv', { path: '.venv' })) },
     // The weak check that let a broken venv pass: its config file exists.
-    { match: { phase: 'validate', task: 'env' }, reply: { summary: 'the venv exists', checks: [{ kind: 'file_exists', target: '.venv/pyvenv.cfg', args: [], contains: null }] } },
+    { match: { phase: 'validate', task: 'env' }, reply: { checks: [{ kind: 'file_exists', target: '.venv/pyvenv.cfg', args: [], contains: null }], summary: 'the venv exists' } },
     {
       match: { phase: 'plan', task: 'deps' },
       reply: plan1(step('run_python', { code: MAKE_WHEEL, args: [] }), step('install_dependency', { package: 'dist/storm_pkg-1.0.0-py3-none-any.whl' })),
     },
-    { match: { phase: 'validate', task: 'deps' }, reply: { summary: 'installed', checks: [{ kind: 'command', target: '.venv/bin/python', args: ['-c', 'import storm_pkg'], contains: null }] } },
+    { match: { phase: 'validate', task: 'deps' }, reply: { checks: [{ kind: 'command', target: '.venv/bin/python', args: ['-c', 'import storm_pkg'], contains: null }], summary: 'installed' } },
   ],
 };
 

@@ -21,8 +21,8 @@ const step = (action: string, params: Record<string, unknown>) => ({ action, par
 const SCENARIO = {
   rules: [
     { match: { phase: 'reason' }, reply: { problem_analysis: 'a file', root_causes: ['none'], approach: 'write it', risks: ['none'], success_criteria: 'it exists', conclusion: 'write it' } },
-    { match: { phase: 'plan' }, reply: { estimated_duration: '1 second', confidence: 0.9, steps: [step('write_file', { path: 'hello.txt', content: 'hello from a backup\n' })] } },
-    { match: { phase: 'validate' }, reply: { summary: 'written', checks: [{ kind: 'file_exists', target: 'hello.txt', args: [], contains: null }] } },
+    { match: { phase: 'plan' }, reply: { steps: [step('write_file', { path: 'hello.txt', content: 'hello from a backup\n' })], estimated_duration: '1 second', confidence: 0.9 } },
+    { match: { phase: 'validate' }, reply: { checks: [{ kind: 'file_exists', target: 'hello.txt', args: [], contains: null }], summary: 'written' } },
   ],
 };
 
