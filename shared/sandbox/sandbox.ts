@@ -526,10 +526,14 @@ export class Sandbox {
     }
     if (dropped.length > 0) this.logger?.warn({ command: base.command, dropped }, 'secret variables withheld from command');
 
-    // Recorded before it runs: a command whose worker dies under it still leaves its trace.
+    // Recorded as it starts (the write goes out with the spawn, adding no wait to it): a
+    // command whose worker dies under it still leaves its trace. Its end is recorded after.
     const run = randomBytes(6).toString('hex');
-    if (!opts.signal?.aborted) await this.audit({ type: 'command.started', ...base, run });
-    const outcome = await commandHost.run(
+    const started = (opts.signal?.aborted ? Promise.resolve() : this.audit({ type: 'command.started', ...base, run })).then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    const ran = commandHost.run(
       {
         command: opts.command,
         args: opts.args,
@@ -543,6 +547,9 @@ export class Sandbox {
       },
       opts.signal,
     );
+    const outcome = await ran;
+    const startFailed = await started;
+    if (startFailed) throw startFailed.err;
     const { stdoutBytes, stderrBytes } = outcome;
     const result: RunResult = { ...outcome.result, droppedEnv: dropped };
     await this.audit({
