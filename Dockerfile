@@ -44,6 +44,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
+# Data of `codegod demo`: the scripted LLM's scenario (dist/ holds only compiled code).
+COPY --from=build /app/scripts/llm-server/scenarios ./scripts/llm-server/scenarios
 RUN printf '#!/bin/sh\nexec node /app/bin/codegod.js "$@"\n' > /usr/local/bin/codegod \
  && chmod 0755 /usr/local/bin/codegod
 

@@ -24,7 +24,7 @@ readonly DEFAULT_OLLAMA_MODEL="qwen2.5-coder:7b"
 # Container uid:gid when this script runs as root (non-root callers use their own).
 readonly DEFAULT_CONTAINER_ID=10001
 
-USAGE="usage: start-agents.sh up | down | restart [svc] | logs [svc] | status | wipe [--yes] | scale <svc> <n> | exec <svc> [cmd...] | pull-model [model] | build \"goal\" [--detach] | doctor | help"
+USAGE="usage: start-agents.sh up | down | restart [svc] | logs [svc] | status | wipe [--yes] | scale <svc> <n> | exec <svc> [cmd...] | pull-model [model] | build \"goal\" [--detach] | backup [file] | restore <file> | doctor | help"
 
 help_text() {
   cat <<EOF
@@ -42,6 +42,10 @@ $USAGE
   pull-model [model]    download the model into the LLM server's cache
   build "goal" [--detach]
                         run a build through the orchestrator and follow its progress
+  backup [file]         Redis (a consistent snapshot: builds, history, queues, agent
+                        memory) and every workspace into one archive (default
+                        codegod-backup-<date>.tar.gz here)
+  restore <file>        bring a backup back into an empty stack (up, nothing built yet)
   doctor                check the prerequisites and the running deployment
   help                  this text
 
@@ -161,6 +165,27 @@ case $COMMAND in
     for arg in "${ARGS[@]:1}"; do
       [[ $arg == --detach ]] || usage_error "build takes only --detach after the goal, got '$arg'"
     done
+    ;;
+  backup)
+    [[ ${#ARGS[@]} -le 1 ]] || usage_error "backup takes at most one file"
+    BACKUP_FILE=${ARGS[0]:-codegod-backup-$(date -u +%Y%m%dT%H%M%SZ).tar.gz}
+    [[ -n $BACKUP_FILE && $BACKUP_FILE != -* ]] || usage_error "backup needs a file name, got '$BACKUP_FILE'"
+    [[ ! -d $BACKUP_FILE ]] || usage_error "cannot write the backup to $BACKUP_FILE: it is a directory; give a file name"
+    # Checked before Docker is touched: an unwritable target changes nothing.
+    BACKUP_PARTIAL="$BACKUP_FILE.partial"
+    if ! (umask 077 && : >"$BACKUP_PARTIAL") 2>/dev/null; then
+      echo "start-agents: cannot write the backup to $BACKUP_FILE (its directory is missing or not writable)" >&2
+      exit 2
+    fi
+    # Whatever ends this script early, no half archive stays behind.
+    trap 'rm -f "$BACKUP_PARTIAL"' EXIT
+    ;;
+  restore)
+    [[ ${#ARGS[@]} -eq 1 ]] || usage_error "restore needs the archive, e.g. ./start-agents.sh restore codegod-backup.tar.gz"
+    [[ -f ${ARGS[0]} && -r ${ARGS[0]} ]] || {
+      echo "start-agents: cannot read the backup ${ARGS[0]} (no such file, or not readable)" >&2
+      exit 2
+    }
     ;;
   *)
     usage_error "unknown command '$COMMAND'"
@@ -396,6 +421,16 @@ case $COMMAND in
     ;;
   build)
     in_orchestrator build "${ARGS[@]}"
+    ;;
+  backup)
+    # The CLI runs in the orchestrator's container (Redis password, workspace volume) and
+    # streams the archive out; it lands under its name only once complete.
+    compose exec -T "$ORCHESTRATOR" codegod backup - >"$BACKUP_PARTIAL"
+    mv -f "$BACKUP_PARTIAL" "$BACKUP_FILE"
+    echo "start-agents: backup written to $BACKUP_FILE"
+    ;;
+  restore)
+    compose exec -T "$ORCHESTRATOR" codegod restore - <"${ARGS[0]}"
     ;;
   doctor)
     echo "ok: Docker engine reachable ($(grep -E '^[[:space:]]*Server Version:' <<<"$DOCKER_INFO" | sed 's/^[[:space:]]*//' || echo 'version unknown'))"

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The `codegod` command, and the one place that wires its programs together: the CLI gets
 // loaders for the worker and orchestrator programs it launches (`codegod worker`,
-// `codegod orchestrator`, `codegod build --local`). Runs the compiled sources (`npm run
-// build` writes dist/); in a source checkout without a build, the TypeScript through tsx.
+// `codegod orchestrator`, `codegod build --local`) and for the scripted LLM (`codegod
+// demo`). Runs the compiled sources (`npm run build` writes dist/); in a source checkout
+// without a build, the TypeScript through tsx.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +24,5 @@ const { main } = await load('orchestrator/cli/main');
 main({
   workers: async () => (await load('workers/main')).workerProgram,
   orchestrator: async () => (await load('orchestrator/main')).orchestratorProgram,
+  scriptedLlm: async () => (await load('scripts/llm-server/program')).scriptedLlmProgram,
 });

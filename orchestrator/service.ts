@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentStatus } from '../shared/telemetry/agent-status.js';
 import type { Config } from '../shared/config.js';
@@ -12,20 +12,31 @@ import { RedisUsageRecorder } from '../shared/telemetry/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
 import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/engine/queues.js';
 import { createRedis } from '../shared/redis/connection.js';
+import { settlesWithin } from '../shared/process.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { Planner, planningFailureCode } from './planner.js';
 import { Reconciler } from '../shared/engine/reconciler.js';
+import { Retention } from '../shared/engine/retention.js';
 import { Scheduler } from '../shared/engine/scheduler.js';
 
 /**
+ * How a stopping orchestrator spends its time, well under the 10 s it is given: goals being
+ * planned get `drainMs` to finish, then are handed back to the queue (another orchestrator,
+ * or this one's successor, plans them at once); what is left to close gets `cleanupMs`.
+ * Past that, connections are dropped whatever Redis is doing.
+ */
+export const ORCHESTRATOR_STOP_MS = { drain: 3_000, handBack: 2_000, cleanup: 2_000 } as const;
+
+/**
  * The master orchestrator process: it consumes the goals queue (goal → plan → running DAG),
- * and runs the reconciler. It holds no state of its own: builds live in Redis, so any number
+ * runs the reconciler and applies the retention policy (CODEGOD_RETENTION). It holds no state of its own: builds live in Redis, so any number
  * of orchestrators may run and any of them may die; a goal job whose orchestrator died is
  * planned again by another, and the reconciler repairs what a crash left half-done.
  */
 export class OrchestratorService {
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
+  readonly retention: Retention;
   readonly agentId: string;
   private readonly redis: Redis;
   private readonly queueConnection: Redis;
@@ -51,6 +62,7 @@ export class OrchestratorService {
     const keys = createKeys(config.CODEGOD_PREFIX);
     this.scheduler = new Scheduler(this.redis, keys, config, logger);
     this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
+    this.retention = new Retention(this.scheduler, this.redis, logger);
     const llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
   }
@@ -63,7 +75,7 @@ export class OrchestratorService {
   async start(): Promise<void> {
     // First: a port that is taken ends the start before any goal is taken.
     this.http = await startHttpServer({ config: this.config, redis: this.redis, scheduler: this.scheduler, logger: this.logger });
-    this.goals = new Worker(GOALS_QUEUE, (job, _token, signal) => this.plan(job, signal), {
+    this.goals = new Worker(GOALS_QUEUE, (job, token, signal) => this.plan(job, token, signal), {
       connection: this.queueConnection,
       prefix: this.scheduler.keys.queuePrefix,
       concurrency: 4,
@@ -73,6 +85,11 @@ export class OrchestratorService {
     });
     this.goals.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'goals worker error'));
     this.reconciler.start(this.config.CODEGOD_RECONCILE_INTERVAL_MS);
+    this.retention.start({
+      retentionMs: this.config.CODEGOD_RETENTION,
+      agentExpiryMs: this.config.CODEGOD_AGENT_EXPIRY_MS,
+      intervalMs: this.config.CODEGOD_RETENTION_INTERVAL_MS,
+    });
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.CODEGOD_HEARTBEAT_MS);
     this.logger.info({ agentId: this.agentId, reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
@@ -83,7 +100,7 @@ export class OrchestratorService {
    * an invalid plan after the re-asks, an unknown model or a spent budget fail the build with
    * a failure code the CLI turns into its exit code.
    */
-  private async plan(job: Job, signal: AbortSignal | undefined): Promise<void> {
+  private async plan(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const data = GoalJobDataSchema.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError('malformed goal job data');
     const { buildId } = data.data;
@@ -117,7 +134,12 @@ export class OrchestratorService {
       this.planned++;
       log.info({ tasks: outcome.plan.tasks.length, attempts: outcome.attempts }, 'goal planned');
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (signal?.aborted) {
+        // Stopping: the goal goes back to the queue as it was, costing no attempt.
+        log.info('orchestrator stopping; goal handed back');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       const code = planningFailureCode(err);
       const attemptsLeft = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
       if (code === 'LLM_UNREACHABLE' && attemptsLeft) {
@@ -158,15 +180,29 @@ export class OrchestratorService {
     }
   }
 
+  /**
+   * Takes no new goal, lets the goals in hand finish or hands them back, and closes — in
+   * bounded time whatever Redis is doing (ORCHESTRATOR_STOP_MS): every step is raced against
+   * its budget, and the connections are dropped at the end.
+   */
   async stop(): Promise<void> {
-    await this.http?.close();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await this.goals?.close();
-    await this.reconciler.stop();
-    await this.redis.hdel(this.scheduler.keys.agentsStatus, this.agentId).catch(() => 0);
-    await this.scheduler.close();
+    const http = this.http?.close();
+    const reconciler = Promise.all([this.reconciler.stop(), this.retention.stop()]);
+    const goals = this.goals?.close();
+    if (goals && !(await settlesWithin(goals, ORCHESTRATOR_STOP_MS.drain))) {
+      this.goals!.cancelAllJobs('orchestrator stopping');
+      if (!(await settlesWithin(goals, ORCHESTRATOR_STOP_MS.handBack))) this.logger.warn('goals in hand not handed back in time; they are planned again once their lock expires');
+    }
+    const cleanup = Promise.all([
+      http,
+      reconciler,
+      this.redis.hdel(this.scheduler.keys.agentsStatus, this.agentId).catch(() => 0),
+      this.scheduler.close().catch(() => undefined),
+    ]);
+    const clean = await settlesWithin(cleanup, ORCHESTRATOR_STOP_MS.cleanup);
     this.queueConnection.disconnect();
-    await this.redis.quit().catch(() => undefined);
-    this.logger.info('orchestrator stopped');
+    if (!clean || !(await settlesWithin(this.redis.quit(), 500))) this.redis.disconnect();
+    this.logger.info({ clean }, 'orchestrator stopped');
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DURATION_HINT, parseDuration } from './domain/duration.js';
 import { ConfigError } from './domain/errors.js';
 import { RoleSchema } from './domain/roles.js';
 
@@ -11,6 +12,21 @@ import { RoleSchema } from './domain/roles.js';
  */
 const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
+
+/** A duration (`7d`, `12h`, or plain milliseconds) in milliseconds; `off` is null (never). */
+const retention = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      if (v.trim().toLowerCase() === 'off') return null;
+      const ms = /^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be ${DURATION_HINT}, or off` });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 export const ConfigSchema = z.object({
   REDIS_URL: z
@@ -39,6 +55,12 @@ export const ConfigSchema = z.object({
   CODEGOD_MAX_STALLED_COUNT: int(2, 0, 100),
   /** Wall-clock limit of one task attempt; the executor is aborted through its AbortSignal. */
   CODEGOD_TASK_TIMEOUT_MS: int(30 * 60_000, 100),
+  /**
+   * How long a stopping worker lets its running tasks finish before handing them back to
+   * their queue (another worker resumes them from their checkpoint). Keep it under the
+   * container's stop grace period (35 min in compose) by a minute.
+   */
+  CODEGOD_STOP_GRACE_MS: int(30 * 60_000, 0),
   /** Attempts per task (executor errors are retried with exponential backoff). */
   CODEGOD_TASK_ATTEMPTS: int(2, 1, 20),
   CODEGOD_TASK_BACKOFF_MS: int(2_000, 0),
@@ -59,6 +81,16 @@ export const ConfigSchema = z.object({
   CODEGOD_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Approximate cap on entries kept in each build's event stream. */
   CODEGOD_EVENTS_MAXLEN: int(100_000, 100),
+  /**
+   * Ended builds older than this (since they ended) are removed by the orchestrator — Redis
+   * keys, streams and BullMQ jobs; workspaces stay (`codegod prune --workspaces` removes
+   * those). `off` keeps everything (Redis then grows until `codegod prune`).
+   */
+  CODEGOD_RETENTION: retention('7d'),
+  /** How often the orchestrator applies CODEGOD_RETENTION and drops dead agents. */
+  CODEGOD_RETENTION_INTERVAL_MS: int(10 * 60_000, 100),
+  /** An agent whose heartbeat is older than this (dead, or stopped) leaves agents:status. */
+  CODEGOD_AGENT_EXPIRY_MS: int(10 * 60_000, 1_000),
   /** Completed BullMQ jobs kept per queue (task state lives in codegod's own keys). */
   CODEGOD_KEEP_COMPLETED_JOBS: int(1_000, 0),
   CODEGOD_KEEP_FAILED_JOBS: int(5_000, 0),

@@ -21,12 +21,17 @@ export function runMain(main: () => Promise<number | void>): void {
   );
 }
 
-/** Calls `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
-export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>): void {
+/**
+ * Calls `stop` once on the first SIGTERM/SIGINT; a second signal exits at once, and so does
+ * a `stop` still running after `limitMs` (a Redis that does not answer must not keep a
+ * stopping process alive: what it held is re-run elsewhere once its locks expire).
+ */
+export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>, limitMs?: number): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(130);
     stopping = true;
+    if (limitMs !== undefined) setTimeout(() => process.exit(1), limitMs).unref();
     void stop(signal).finally(() => process.exit(process.exitCode ?? 0));
   };
   process.on('SIGTERM', handler);
@@ -45,4 +50,21 @@ export function crashPoints(spec: string | undefined): (point: string) => void {
   return (point) => {
     if (point === name && --left <= 0) process.kill(process.pid, 'SIGKILL');
   };
+}
+
+/** Whether `work` settles within `ms` (its outcome, error included, is not awaited past that). */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

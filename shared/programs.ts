@@ -3,8 +3,9 @@ import type { Logger } from './logger.js';
 
 /**
  * The programs the `codegod` command launches, as the CLI sees them. The CLI never imports
- * the worker or orchestrator programs: bin/codegod.js hands it loaders for both, so each
- * program is loaded only by the commands that run it, and the layers stay one-way.
+ * the worker or orchestrator programs, nor the scripted LLM: bin/codegod.js hands it loaders
+ * for them, so each program is loaded only by the commands that run it, and the layers stay
+ * one-way.
  */
 export interface Running {
   /** Graceful: work in hand is finished (or handed back), then connections close. */
@@ -25,7 +26,16 @@ export interface OrchestratorProgram {
   startLocalOrchestrator(config: Config, logger: Logger): Promise<Running & { readonly httpUrl: string | undefined }>;
 }
 
+/** The scripted OpenAI-compatible server (scripts/llm-server), for `codegod demo`. */
+export interface ScriptedLlmProgram {
+  /** The scenario `codegod demo` builds: a todo app, answered phase by phase. */
+  readonly demoScenarioPath: string;
+  /** Listens on 127.0.0.1 (`port` 0 or unset: a free port); `url` ends in `/v1`. */
+  start(options: { scenarioPath: string; port?: number }): Promise<{ readonly url: string; close(): Promise<void> }>;
+}
+
 export interface Programs {
   workers(): Promise<WorkerProgram>;
   orchestrator(): Promise<OrchestratorProgram>;
+  scriptedLlm(): Promise<ScriptedLlmProgram>;
 }

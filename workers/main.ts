@@ -3,7 +3,7 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { ConfigError, errorMessage } from '../shared/domain/errors.js';
 import { RoleSchema, ROLES, type Role } from '../shared/domain/roles.js';
 import { orchestratorHooks } from '../shared/engine/completion-hooks.js';
-import { RoleWorker, type RoleWorkerOptions } from '../shared/engine/role-worker.js';
+import { ROLE_WORKER_STOP_MS, RoleWorker, type RoleWorkerOptions } from '../shared/engine/role-worker.js';
 import type { TaskExecutor } from '../shared/engine/task-executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { MemoryStore } from '../shared/memory/memory.js';
@@ -35,9 +35,9 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   const hooks = agentHooks(config, logger);
   const worker = new RoleWorker({ config, role, executor, logger, ...(hooks ? { hooks } : {}) });
   onShutdown(async (signal) => {
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, graceMs: config.CODEGOD_STOP_GRACE_MS }, 'shutting down');
     await worker.close();
-  });
+  }, config.CODEGOD_STOP_GRACE_MS + ROLE_WORKER_STOP_MS.handBack + 4 * ROLE_WORKER_STOP_MS.step + 5_000);
   await worker.start();
 }
 

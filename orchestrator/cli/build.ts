@@ -5,6 +5,7 @@ import { createReport, type BuildReport } from '../../shared/engine/report.js';
 import { usage } from './args.js';
 import { agentViews, MASTER_ROLE, withSession, type CliContext, type CliOutput, type Session } from './context.js';
 import { EXIT, exitCodeForBuild } from './exit-codes.js';
+import { paletteFor, PLAIN, type Palette } from './colour.js';
 import { clip, formatCount, formatDuration, plural, table } from './format.js';
 import { followBuild, parseReport, ProgressView } from './progress.js';
 
@@ -104,7 +105,7 @@ export async function followAndReport(
   });
   // With --json, stdout holds only the final document; progress goes to stderr.
   const stream = opts.json ? ctx.io.stderr : ctx.io.stdout;
-  const view = new ProgressView(stream, isTerminal(stream, ctx.io.env));
+  const view = new ProgressView(stream, isTerminal(stream, ctx.io.env), paletteFor(stream, ctx.io.env));
   let outcome;
   try {
     outcome = await followBuild({
@@ -130,7 +131,7 @@ export async function followAndReport(
   const { build } = outcome;
   const [tasks, report] = await Promise.all([session.scheduler.dag.getTasks(buildId), finalReport(session, buildId, outcome.report)]);
   if (opts.json) ctx.json(outcomeJson(build, tasks, report));
-  else ctx.out(...renderOutcome(build, tasks, report));
+  else ctx.out(...renderOutcome(build, tasks, report, ctx.colour));
   const failure = failureLine(build, tasks);
   if (failure) ctx.err(failure);
   return exitCodeForBuild(build) ?? EXIT.BUILD_FAILED;
@@ -179,11 +180,11 @@ const REPORT_MAX_TASKS = 100;
 const REPORT_MAX_FILES = 30;
 
 /** The human report of an ended build. */
-export function renderOutcome(build: BuildRecord, tasks: readonly TaskView[], report: BuildReport): string[] {
+export function renderOutcome(build: BuildRecord, tasks: readonly TaskView[], report: BuildReport, colour: Palette = PLAIN): string[] {
   const tokens = report.llm.promptTokens + report.llm.completionTokens;
   const lines = [
     '',
-    `build ${build.id} ${build.state} in ${formatDuration(report.wallMs)} (critical path ${formatDuration(report.criticalPathMs)})`,
+    `build ${build.id} ${colour.state(build.state)} in ${formatDuration(report.wallMs)} (critical path ${formatDuration(report.criticalPathMs)})`,
     `  goal     ${clip(report.goal, 200)}`,
     `  tasks    ${build.succeeded} succeeded · ${build.failed} failed · ${build.skipped} skipped · ${build.cancelled} cancelled (${build.total} in all)`,
     `  llm      ${plural(report.llm.calls, 'call')} · ${formatCount(tokens)} tokens (${formatCount(report.llm.promptTokens)} prompt · ${formatCount(report.llm.completionTokens)} completion)`,
@@ -201,7 +202,7 @@ export function renderOutcome(build: BuildRecord, tasks: readonly TaskView[], re
   if (report.tasks.length) {
     const rows = report.tasks
       .slice(0, REPORT_MAX_TASKS)
-      .map((t) => [t.id, t.role, t.state, String(t.attempts), t.durationMs === null ? '-' : formatDuration(t.durationMs), formatCount(t.tokens), clip(t.title, 60)]);
+      .map((t) => [t.id, t.role, colour.state(t.state), String(t.attempts), t.durationMs === null ? '-' : formatDuration(t.durationMs), formatCount(t.tokens), clip(t.title, 60)]);
     lines.push('', ...table(['TASK', 'ROLE', 'STATE', 'ATTEMPTS', 'TIME', 'TOKENS', 'TITLE'], rows).map((l) => `  ${l}`));
     if (report.tasks.length > REPORT_MAX_TASKS) lines.push(`  … ${report.tasks.length - REPORT_MAX_TASKS} more: codegod status ${build.id}`);
   }

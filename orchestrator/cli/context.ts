@@ -2,10 +2,11 @@ import type { Redis } from 'ioredis';
 import { listAgents, type AgentStatus } from '../../shared/telemetry/agent-status.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
-import { createLogger, type Logger } from '../../shared/logger.js';
+import { createLogger, type LogFormat, type Logger } from '../../shared/logger.js';
 import { connectOrFail } from '../../shared/redis/connection.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import type { Programs } from '../../shared/programs.js';
+import { paletteFor, type Palette } from './colour.js';
 
 /** A stream the CLI writes to: process.stdout/stderr, or a buffer in tests. */
 export interface CliOutput {
@@ -49,6 +50,9 @@ export function processIo(): CliIo {
 export class CliContext {
   private cachedConfig: Config | undefined;
   private cachedLogger: Logger | undefined;
+  private cachedColour: Palette | undefined;
+  /** `--log-format`: human lines unless JSON is asked for (services log JSON by themselves). */
+  logFormat: LogFormat = 'human';
 
   constructor(
     readonly io: CliIo,
@@ -79,9 +83,19 @@ export class CliContext {
     return this.cachedConfig;
   }
 
+  /**
+   * Logs of the CLI and of what it runs in-process (`build --local`, `demo`): one
+   * `codegod: warning: …` line each on stderr, or pino's JSON with `--log-format json`.
+   */
   get logger(): Logger {
-    this.cachedLogger ??= createLogger(this.config.LOG_LEVEL, { service: 'cli' });
+    this.cachedLogger ??= createLogger(this.config.LOG_LEVEL, { service: 'cli' }, { format: this.logFormat, write: (line) => this.io.stderr.write(line) });
     return this.cachedLogger;
+  }
+
+  /** Colour for stdout: only on a terminal, and never with NO_COLOR. */
+  get colour(): Palette {
+    this.cachedColour ??= paletteFor(this.io.stdout, this.io.env);
+    return this.cachedColour;
   }
 }
 

@@ -10,7 +10,7 @@ import type { BuildRecord } from '../../shared/domain/build.js';
  * |      | and `codegod trace <build> <task>`); for `doctor`: a check failed                  |
  * | 2    | bad input: usage, goal, configuration, an unreadable file, a request the build's   |
  * |      | state does not allow (cancel an ended build), a declined `wipe`                    |
- * | 3    | Redis unreachable                                                                  |
+ * | 3    | Redis unreachable, or full (maxmemory reached: `codegod prune`)                    |
  * | 4    | not found: build, task, agent memory or checkpoint                                 |
  * | 5    | LLM unreachable, model unknown, or structured output refused (failure code         |
  * |      | LLM_UNREACHABLE, LLM_MODEL_UNKNOWN, LLM_STRUCTURED_OUTPUT_REFUSED)                 |

@@ -1,6 +1,9 @@
+import { visibleLength } from './colour.js';
+
 /**
- * Plain-text formatting shared by the commands. Everything here returns strings without ANSI
- * escapes: output piped to a file or another program must stay plain.
+ * Plain-text formatting shared by the commands. Nothing here adds ANSI escapes (colour is
+ * colour.ts's, and only on a terminal); `table` measures cells by what a terminal shows, so
+ * coloured cells stay aligned.
  */
 
 /** A compact duration: 850ms, 4.2s, 1m 12s, 2h 03m. */
@@ -25,6 +28,19 @@ export function formatCount(n: number): string {
   return String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** 980 B, 12.4 KB, 3.1 MB (powers of 1024). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
 /** `1 task`, `3 tasks`: a count with its noun (plural by adding s). */
 export function plural(n: number, noun: string): string {
   return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
@@ -41,10 +57,11 @@ export function clip(text: string, max: number): string {
  * hold fewer cells than `headers`.
  */
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const pad = (cell: string, width: number) => cell + ' '.repeat(Math.max(0, width - visibleLength(cell)));
   const line = (cells: readonly string[]) =>
     headers
-      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : (cells[i] ?? '').padEnd(widths[i]!)))
+      .map((_, i) => (i === headers.length - 1 ? (cells[i] ?? '') : pad(cells[i] ?? '', widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(headers), ...rows.map(line)];

@@ -63,8 +63,8 @@ async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Co
  * (with a private Redis when none answers), the build is followed like any other, and
  * everything stops when it ends.
  */
-export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptions): Promise<number> {
-  let config: Config = ctx.config;
+export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptions, base: Config = ctx.config): Promise<number> {
+  let config: Config = base;
   if (opts.workspace !== undefined) {
     const root = resolve(ctx.io.cwd, opts.workspace);
     mkdirSync(root, { recursive: true });

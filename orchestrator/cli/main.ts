@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config.js';
-import { CodegodError } from '../../shared/domain/errors.js';
+import { CodegodError, isRedisFull, RedisFullError } from '../../shared/domain/errors.js';
+import { LOG_FORMATS, type LogFormat } from '../../shared/logger.js';
 import { MEMORY_ROLES } from '../../shared/memory/memory.js';
 import { runMain } from '../../shared/process.js';
 import { ROLES } from '../../shared/domain/roles.js';
@@ -13,10 +14,13 @@ import { scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
 import { buildIdArg, nonNegativeInt, positiveInt, secondsToMs, taskIdArg } from './args.js';
 import { buildCommand, type BuildOptions } from './build.js';
 import { CliContext, processIo, type CliIo } from './context.js';
+import { backupCommand, restoreBackupCommand } from './backup.js';
 import { cancelCommand, retryCommand } from './control.js';
+import { DEMO_GOAL, demoCommand, type DemoOptions } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { EXIT } from './exit-codes.js';
 import { checkpointCommand, exportCommand, importCommand, listCommand, restoreCommand, wipeCommand, type WipeOptions } from './memory.js';
+import { durationArg, pruneCommand, type PruneOptions } from './prune.js';
 import { statusCommand, type StatusOptions } from './status.js';
 import { traceCommand, type TraceOptions } from './trace.js';
 
@@ -55,6 +59,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   const program = new Command('codegod')
     .description('Turn one sentence into a working project: an LLM plans a DAG of tasks that role workers build through Redis.')
     .version(packageVersion(), '-V, --version')
+    .addOption(new Option('--log-format <format>', 'logs of the CLI and what it runs in this process: human lines or JSON').choices(LOG_FORMATS).default('human'))
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
@@ -69,11 +74,14 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
         '`codegod --build "goal" [options]` is the same as `codegod build "goal" [options]`.',
         '',
         'Exit codes:',
-        '  0 ok · 1 build failed (or a doctor check) · 2 bad input · 3 Redis unreachable · 4 not found',
+        '  0 ok · 1 build failed (or a doctor check) · 2 bad input · 3 Redis unreachable or full · 4 not found',
         '  5 LLM unreachable or model unknown · 6 plan invalid · 7 token budget spent · 8 cancelled',
         '  124 --timeout reached · 130 interrupted (the build goes on)',
       ].join('\n'),
-    );
+    )
+    .hook('preAction', () => {
+      ctx.logFormat = program.opts<{ logFormat: LogFormat }>().logFormat;
+    });
 
   program
     .command('build')
@@ -88,6 +96,14 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .option('--local', 'run the orchestrator and one worker per role in this process (and a private Redis when none answers)')
     .option('--workspace <dir>', 'with --local: the workspace root')
     .action(async (goal: string, opts: BuildOptions) => done(await buildCommand(ctx, goal, opts)));
+
+  program
+    .command('demo')
+    .description(`try codegod with no GPU: a local build of "${DEMO_GOAL}" against a bundled scripted LLM, started in this process`)
+    .option('--workspace <dir>', 'the workspace root (default CODEGOD_WORKSPACE_ROOT, ./workspaces)')
+    .option('--json', 'print the final report as one JSON object on stdout (progress goes to stderr)')
+    .option('--timeout <seconds>', 'stop after this long (exit 124)', secondsToMs)
+    .action(async (opts: DemoOptions) => done(await demoCommand(ctx, opts)));
 
   program
     .command('status')
@@ -168,6 +184,30 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .action(async (file: string, opts: { replace?: boolean } & Json) => done(await importCommand(ctx, file, opts)));
 
   program
+    .command('prune')
+    .description('remove ended builds completely: keys, streams and BullMQ jobs (running builds are never touched)')
+    .addOption(new Option('--older-than <duration>', 'only builds that ended longer ago than this, e.g. 7d, 12h (default CODEGOD_RETENTION, else 7d)').argParser(durationArg))
+    .option('--keep <n>', 'keep the n most recently ended builds whatever their age', nonNegativeInt)
+    .option('--workspaces', "remove the builds' workspaces too")
+    .option('--dry-run', 'show what would be removed, and how much Redis memory each build holds')
+    .option('--json', 'one JSON document')
+    .action(async (opts: PruneOptions) => done(await pruneCommand(ctx, opts)));
+
+  program
+    .command('backup')
+    .description('write a consistent snapshot of Redis (builds, history, queues, agent memory) and every workspace into one archive')
+    .argument('<file>', 'the archive (.tar.gz) to write; - for stdout')
+    .option('--json', 'a JSON summary (on stderr when the archive goes to stdout)')
+    .action(async (file: string, opts: Json) => done(await backupCommand(ctx, file, opts)));
+
+  program
+    .command('restore')
+    .description('bring back a backup into an empty stack: builds, history, memory and workspaces')
+    .argument('<file>', 'an archive made by codegod backup; - for stdin')
+    .option('--json', 'one JSON document')
+    .action(async (file: string, opts: Json) => done(await restoreBackupCommand(ctx, file, opts)));
+
+  program
     .command('doctor')
     .description('check Redis, the LLM, workers, the orchestrator and the workspace; exit 1 when a check fails')
     .option('--json', 'one JSON document')
@@ -196,7 +236,7 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
   return program;
 }
 
-const COMMANDS = new Set(['build', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
+const COMMANDS = new Set(['build', 'demo', 'prune', 'backup', 'restore', 'status', 'trace', 'cancel', 'retry', 'wipe', 'memory', 'doctor', 'worker', 'orchestrator', 'help']);
 
 /**
  * `codegod --build "goal" [options]` is the product's spelling of `codegod build "goal"
@@ -232,16 +272,32 @@ export async function run(argv: readonly string[], io: CliIo, programs: Programs
     return outcome.code;
   } catch (err) {
     if (err instanceof CommanderError) return commanderExit(err);
-    if (err instanceof CodegodError) {
-      ctx.err(`codegod: ${err.message}`);
-      return err.exitCode;
+    // Redis at maxmemory refuses writes wherever a command makes one.
+    const expected = isRedisFull(err) ? new RedisFullError(err) : err;
+    if (expected instanceof CodegodError) {
+      ctx.err(`codegod: ${expected.message}`);
+      return expected.exitCode;
     }
     throw err;
   }
 }
 
+/**
+ * A reader that went away (`codegod status | head -1`) is not an error: what it did not read
+ * was not wanted. The process ends at once, quietly, with exit code 0.
+ */
+function endQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+}
+
 /** The `codegod` process: bin/codegod.js calls this with the programs it may launch. */
 export function main(programs: Programs): void {
+  endQuietlyOnBrokenPipe();
   runMain(async () => {
     const code = await run(process.argv.slice(2), processIo(), programs);
     if (code === undefined) return;

@@ -8,6 +8,7 @@ import { toEvent, type BuildEvent, type StreamEntry } from '../../shared/engine/
 import type { Keys } from '../../shared/redis/keys.js';
 import { createRedis, displayUrl } from '../../shared/redis/connection.js';
 import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.js';
+import { PLAIN, type Palette } from './colour.js';
 import type { CliOutput } from './context.js';
 import { clip, formatCount, formatDuration, plural } from './format.js';
 
@@ -60,6 +61,7 @@ export class ProgressView {
   constructor(
     private readonly out: CliOutput,
     private readonly tty: boolean,
+    private readonly colour: Palette = PLAIN,
   ) {}
 
   begin(build: Pick<BuildRecord, 'createdAt'>): void {
@@ -152,16 +154,16 @@ export class ProgressView {
           return this.taskLine(e, `running (attempt ${e.attempt ?? 1}${on})`);
         }
         case 'task.succeeded': {
-          if (e.startedAt === undefined) return this.taskLine(e, `succeeded${took()}`);
+          if (e.startedAt === undefined) return this.taskLine(e, `${this.colour.good('succeeded')}${took()}`);
           const on = e.worker ? ` on ${e.worker}` : '';
-          return this.taskLine(e, `succeeded in ${formatDuration(e.at - e.startedAt)} (attempt ${e.attempt ?? 1}${on})`);
+          return this.taskLine(e, `${this.colour.good('succeeded')} in ${formatDuration(e.at - e.startedAt)} (attempt ${e.attempt ?? 1}${on})`);
         }
         case 'task.failed':
-          return this.taskLine(e, `failed${took()}${reason}`);
+          return this.taskLine(e, `${this.colour.bad('failed')}${took()}${reason}`);
         case 'task.skipped':
-          return this.taskLine(e, `skipped${reason}`);
+          return this.taskLine(e, `${this.colour.warn('skipped')}${reason}`);
         case 'task.cancelled':
-          return this.taskLine(e, 'cancelled');
+          return this.taskLine(e, this.colour.warn('cancelled'));
         case 'task.retried':
           return this.taskLine(e, e.state ? `retried (${e.state})` : 'retried');
         case 'task.progress':
@@ -185,9 +187,9 @@ export class ProgressView {
       case 'build.reopened':
         return this.buildLine(e, 'reopened (tasks retried)');
       case 'build.finished':
-        return this.buildLine(e, `${e.state ?? 'finished'}${reason}`);
+        return this.buildLine(e, `${this.colour.state(e.state ?? 'finished')}${reason}`);
       case 'build.cancelled':
-        return this.buildLine(e, `cancelled${reason}`);
+        return this.buildLine(e, `${this.colour.warn('cancelled')}${reason}`);
       default:
         return undefined;
     }

@@ -88,8 +88,8 @@ async function overview(ctx: CliContext, session: Session, opts: StatusOptions):
   else {
     const rows = builds.map((r) =>
       r.build
-        ? [r.id, r.build.state, doneOf(r.build), formatAge(r.build.createdAt, now), clip(r.build.goal, 50)]
-        : [r.id, 'unreadable', '-', '-', clip(r.problem ?? '', 60)],
+        ? [r.id, ctx.colour.state(r.build.state), doneOf(r.build), formatAge(r.build.createdAt, now), clip(r.build.goal, 50)]
+        : [r.id, ctx.colour.state('unreadable'), '-', '-', clip(r.problem ?? '', 60)],
     );
     ctx.out(...table(['BUILD', 'STATE', 'DONE', 'AGE', 'GOAL'], rows).map((l) => `  ${l}`));
   }
@@ -101,7 +101,7 @@ async function overview(ctx: CliContext, session: Session, opts: StatusOptions):
     const rows = agents.map((a) => [
       a.agentId,
       a.role,
-      a.stale ? `${a.state} (stale)` : a.state,
+      ctx.colour.state(a.stale ? `${a.state} (stale)` : a.state),
       agentTask(a),
       formatAge(a.heartbeat, now),
       String(a.tasksCompleted),
@@ -194,7 +194,7 @@ async function buildStatus(ctx: CliContext, session: Session, buildId: string, o
     return EXIT.OK;
   }
   const ended = build.finishedAt !== undefined ? ` in ${formatDuration(build.finishedAt - build.createdAt)}` : ` for ${formatDuration(now - build.createdAt)}`;
-  ctx.out(`build ${build.id}  ${build.state}${ended}`);
+  ctx.out(`build ${build.id}  ${ctx.colour.state(build.state)}${ended}`);
   ctx.out(`  goal     ${clip(build.goal, 200)}`);
   ctx.out(`  created  ${new Date(build.createdAt).toISOString()} (${formatAge(build.createdAt, now)})`);
   ctx.out(`  tasks    ${doneOf(build)} done · ${build.open} open · ${build.skipped} skipped · ${build.cancelled} cancelled`);
@@ -206,7 +206,7 @@ async function buildStatus(ctx: CliContext, session: Session, buildId: string, o
     ctx.out('');
     const rows = tasks.map((t) => {
       const d = taskDuration(t, now);
-      return [t.id, t.role, t.state, t.deps.join(',') || '-', String(t.attempts), d === undefined ? '-' : formatDuration(d), formatCount(tokens.get(t.id) ?? 0), clip(t.error ?? t.spec.title, 60)];
+      return [t.id, t.role, ctx.colour.state(t.state), t.deps.join(',') || '-', String(t.attempts), d === undefined ? '-' : formatDuration(d), formatCount(tokens.get(t.id) ?? 0), clip(t.error ?? t.spec.title, 60)];
     });
     ctx.out(...table(['TASK', 'ROLE', 'STATE', 'DEPS', 'ATTEMPTS', 'TIME', 'TOKENS', 'NOTE'], rows).map((l) => `  ${l}`));
   }

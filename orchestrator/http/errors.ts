@@ -20,6 +20,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   BUILD_STATE: 409,
   GROW_REJECTED: 409,
   REDIS_UNREACHABLE: 503,
+  REDIS_FULL: 507,
   UNAVAILABLE: 503,
 };
 

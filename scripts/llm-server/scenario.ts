@@ -12,7 +12,7 @@ import { CodegodError } from '../../shared/domain/errors.js';
  * rules:                            # ordered; the first matching rule with `times` left answers
  *   - match: { role: backend, phase: plan, contains: ["app.py"] }
  *     reply: { steps: [] }          # an object/array/number is sent as JSON content
- *     times: 1                      # answers at most once (default: unlimited)
+ *     times: 1                      # answers at most once per build (default: unlimited)
  *   - match: { phase: reason }
  *     fault: http500                # http400 | http500 | http429 | hang | malformed_json | schema_violation | length
  *                                   # | reject_json_schema | reject_response_format
@@ -28,6 +28,10 @@ import { CodegodError } from '../../shared/domain/errors.js';
  * Requests are told apart by the headers codegod's LLM client sends (`x-codegod-role`,
  * `x-codegod-phase`, `x-codegod-task`), by model, and by text the messages contain
  * (`contains`: every string must occur in the messages' concatenated content).
+ *
+ * `times` is counted per build (the `x-codegod-build` header), so one server answers any
+ * number of builds the same way — a scenario is a script of one build, run again for each.
+ * Requests without the header share one count.
  */
 
 export const FAULTS = [

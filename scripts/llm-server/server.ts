@@ -81,6 +81,8 @@ export interface RequestLogEntry {
   role?: string | undefined;
   phase?: string | undefined;
   task?: string | undefined;
+  /** The build the request is for (`x-codegod-build`). */
+  build?: string | undefined;
   model?: string | undefined;
   messages?: unknown[] | undefined;
   /** `response_format.type` of the request (`json_schema`, `json_object`, `text`), if any. */
@@ -128,7 +130,7 @@ export interface ScriptedLlmServer {
   readonly maxInFlight: number;
   readonly inFlightSeries: readonly InFlightSample[];
   stats(): ServerStats;
-  /** Clears the log, counters and series and restores every rule's `times`; optionally swaps the scenario. */
+  /** Clears the log, counters and series and restores every rule's `times` (for every build); optionally swaps the scenario. */
   reset(scenario?: ScenarioInput): void;
   close(): Promise<void>;
 }
@@ -243,7 +245,10 @@ class ScriptedServer implements ScriptedLlmServer {
   inFlight = 0;
   maxInFlight = 0;
   port = 0;
+  /** Answers given by each rule, in all. */
   private used: number[] = [];
+  /** Answers given by each rule per build (`x-codegod-build`; '' without one): what `times` limits. */
+  private usedByBuild = new Map<string, number[]>();
   private fallbackCount = 0;
   private unmatched = 0;
   private grammarRejections = 0;
@@ -305,6 +310,7 @@ class ScriptedServer implements ScriptedLlmServer {
     this.requests.length = 0;
     this.inFlightSeries.length = 0;
     this.used = this.scenario.rules.map(() => 0);
+    this.usedByBuild.clear();
     this.fallbackCount = 0;
     this.unmatched = 0;
     this.grammarRejections = 0;
@@ -339,6 +345,7 @@ class ScriptedServer implements ScriptedLlmServer {
       role: header(req, 'x-codegod-role'),
       phase: header(req, 'x-codegod-phase'),
       task: header(req, 'x-codegod-task'),
+      build: header(req, 'x-codegod-build'),
       stream: false,
       rule: null,
       fault: null,
@@ -411,7 +418,10 @@ class ScriptedServer implements ScriptedLlmServer {
     }
     if (this.grammar && body.response_format?.type === 'json_schema') await this.vllmSchemaGate(this.grammar, body.response_format.json_schema?.schema);
 
-    const index = selectRule(this.scenario.rules, this.used, {
+    const build = entry.build ?? '';
+    let usedHere = this.usedByBuild.get(build);
+    if (!usedHere) this.usedByBuild.set(build, (usedHere = this.scenario.rules.map(() => 0)));
+    const index = selectRule(this.scenario.rules, usedHere, {
       role: entry.role,
       phase: entry.phase,
       task: entry.task,
@@ -421,6 +431,7 @@ class ScriptedServer implements ScriptedLlmServer {
     let action: Rule | Fallback;
     if (index !== undefined) {
       this.used[index] = (this.used[index] ?? 0) + 1;
+      usedHere[index] = (usedHere[index] ?? 0) + 1;
       entry.rule = index;
       action = this.scenario.rules[index]!;
     } else if (this.scenario.fallback) {

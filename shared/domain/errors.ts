@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'REDIS_UNREACHABLE'
+  | 'REDIS_FULL'
   | 'PLAN_INVALID'
   | 'GOAL_INVALID'
   | 'BUILD_NOT_FOUND'
@@ -66,6 +67,26 @@ export class RedisUnreachableError extends CodegodError {
       { exitCode: 3 },
     );
   }
+}
+
+/**
+ * Redis refused a write because it reached maxmemory (`OOM command not allowed`): the
+ * deployment runs it with `noeviction`, so nothing is dropped, but nothing new fits either.
+ */
+export class RedisFullError extends CodegodError {
+  constructor(cause?: unknown) {
+    super('REDIS_FULL', 'Redis is full (it reached maxmemory and refuses writes): remove ended builds with codegod prune, or give Redis more memory (REDIS_MAXMEMORY)', {
+      exitCode: 3,
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+}
+
+/** Whether `err` is Redis refusing a write at maxmemory (alone, or inside a transaction it aborted). */
+export function isRedisFull(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const previous = (err as Error & { previousErrors?: unknown[] }).previousErrors ?? [];
+  return /^OOM command not allowed/.test(err.message) || previous.some(isRedisFull);
 }
 
 export class PlanValidationError extends CodegodError {

@@ -4,6 +4,7 @@ import { CodegodError, DataCorruptError, errorMessage, NotFoundError } from '../
 import type { Logger } from '../logger.js';
 import { GOALS_QUEUE, taskJobId, type QueueName, type ReadyTask } from './queues.js';
 import { RoleSchema } from '../domain/roles.js';
+import { Periodic } from './periodic.js';
 import type { Scheduler } from './scheduler.js';
 
 /** Jobs read from BullMQ at once. */
@@ -35,8 +36,7 @@ export interface ReconcileReport {
  * idempotent, so any number of orchestrators may run it at once.
  */
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private periodic: Periodic | undefined;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -160,24 +160,15 @@ export class Reconciler {
 
   /** Runs now, then every `intervalMs`; overlapping runs are skipped. */
   start(intervalMs: number): void {
-    const tick = () => {
-      if (this.running) return;
-      this.running = this.reconcileOnce()
-        .catch((err) => {
-          if (!(err instanceof CodegodError)) this.logger.error({ err: errorMessage(err) }, 'reconcile pass failed');
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    tick();
-    this.timer = setInterval(tick, intervalMs);
-    this.timer.unref();
+    this.periodic = new Periodic(() =>
+      this.reconcileOnce().catch((err) => {
+        if (!(err instanceof CodegodError)) this.logger.error({ err: errorMessage(err) }, 'reconcile pass failed');
+      }),
+    );
+    this.periodic.start(intervalMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic?.stop();
   }
 }

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Scheduler, type PendingSuccess } from './scheduler.js';
 import type { AgentStatus } from '../telemetry/agent-status.js';
@@ -10,7 +10,7 @@ import { parseControlMessage } from './control.js';
 import { errorMessage } from '../domain/errors.js';
 import { createKeys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
-import { crashPoints } from '../process.js';
+import { crashPoints, settlesWithin } from '../process.js';
 import { TaskJobDataSchema } from './queues.js';
 import { parseTaskSpec, type StartOutcome } from './dag-store.js';
 import type { TaskSpec } from '../domain/plan.js';
@@ -43,6 +43,9 @@ export interface RoleWorkerOptions {
   agentId?: string;
   hooks?: (scheduler: Scheduler, redis: Redis) => CompletionHooks;
 }
+
+/** Bounds of a stopping worker's steps after its grace: handing tasks back, and each closing step. */
+export const ROLE_WORKER_STOP_MS = { handBack: 10_000, step: 2_000 } as const;
 
 /** Counters of `P:metrics:tasks`, each kept in total and per role. */
 const TASK_COUNTERS = ['started', 'succeeded', 'failed', 'retried'] as const;
@@ -77,6 +80,8 @@ export class RoleWorker {
   private readonly hooks: CompletionHooks;
   private worker: Worker | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Set once the stop grace is spent: aborted tasks go back to their queue instead of failing. */
+  private handingBack = false;
   private readonly startedAt = Date.now();
   private completed = 0;
   private failed = 0;
@@ -108,7 +113,7 @@ export class RoleWorker {
     // Its signal would abort only on Worker.cancelJob, which codegod never calls: cancels and
     // timeouts reach a task through its TaskStopper, whose signal the executor gets, and a
     // graceful shutdown lets running tasks finish.
-    this.worker = new Worker(this.role, (job) => this.process(job), {
+    this.worker = new Worker(this.role, (job, token) => this.process(job, token), {
       connection: this.queueConnection,
       prefix: keys.queuePrefix,
       concurrency: config.WORKER_CONCURRENCY,
@@ -139,7 +144,7 @@ export class RoleWorker {
    * loop; a task that finishes before then records start and success in one step. Either way
    * the start check runs, and a "no" aborts the executor.
    */
-  private async process(job: Job): Promise<TaskOutcome> {
+  private async process(job: Job, token: string | undefined): Promise<TaskOutcome> {
     const data = TaskJobDataSchema.safeParse(job.data);
     if (!data.success) throw new UnrecoverableError(`malformed job data: ${data.error.issues[0]?.message ?? 'invalid'}`);
     const { buildId, taskId, gen } = data.data;
@@ -201,6 +206,13 @@ export class RoleWorker {
         result = await stopper.race(() => this.executor.execute(ctx));
       } catch (err) {
         clearImmediate(deferred);
+        if (this.handingBack && stopper.stopped && !timedOut) {
+          // The worker is stopping and its grace is spent: the task goes back to its queue as
+          // it is (its checkpoint lets the next worker resume), costing no attempt.
+          log().info('worker stopping; task handed back');
+          await job.moveToWait(token);
+          throw new WaitingError();
+        }
         const start = await recordStart();
         if (start.kind === 'skip') return skipped(start.reason);
         const cancelled = stopper.stopped && !timedOut;
@@ -341,23 +353,30 @@ export class RoleWorker {
   }
 
   /**
-   * Graceful stop: take no new jobs, let running tasks finish (BullMQ waits for them), then
-   * mark the agent offline. Tasks still running when the process is killed are re-delivered
-   * to another worker once their lock expires.
+   * Graceful stop: take no new jobs and let running tasks finish (BullMQ waits for them) for
+   * up to `graceMs` (CODEGOD_STOP_GRACE_MS); tasks still running then are aborted and handed
+   * back to their queue, where another worker resumes them from their checkpoint. The agent
+   * is then marked offline. Every step that needs Redis is bounded, so a worker stops in its
+   * grace period (plus ROLE_WORKER_STOP_MS) whatever Redis is doing; a task it could not hand
+   * back is re-delivered once its lock expires.
    */
-  async close(): Promise<void> {
+  async close(graceMs = this.config.CODEGOD_STOP_GRACE_MS): Promise<void> {
     this.state = 'stopping';
-    await this.heartbeat();
+    await settlesWithin(this.heartbeat(), ROLE_WORKER_STOP_MS.step);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    await this.worker?.close();
-    await this.flushMetrics().catch(() => undefined);
+    const drained = this.worker?.close() ?? Promise.resolve();
+    if (!(await settlesWithin(drained, graceMs))) {
+      this.handingBack = true;
+      for (const t of this.active.values()) t.stopper.stop('worker stopping');
+      if (!(await settlesWithin(drained, ROLE_WORKER_STOP_MS.handBack))) this.logger.warn('tasks not handed back in time; they re-run once their lock expires');
+    }
+    await settlesWithin(this.flushMetrics(), ROLE_WORKER_STOP_MS.step);
     this.state = 'offline';
-    await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch(() => undefined);
-    await this.executor.close?.();
-    await this.scheduler.close();
+    await settlesWithin(this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())), ROLE_WORKER_STOP_MS.step);
+    await settlesWithin(Promise.all([this.executor.close?.(), this.scheduler.close()]), ROLE_WORKER_STOP_MS.step);
     this.subscriber.disconnect();
     this.queueConnection.disconnect();
-    await this.redis.quit().catch(() => undefined);
+    if (!(await settlesWithin(this.redis.quit(), 500))) this.redis.disconnect();
     this.logger.info('worker stopped');
   }
 }

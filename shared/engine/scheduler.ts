@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { DagStore, newBuildId, type Completion, type CompletionEntry, type GrowRequest, type TaskCompletion } from './dag-store.js';
 import { CompletionBatcher } from './completion-batcher.js';
-import { CodegodError, errorMessage } from '../domain/errors.js';
+import { CodegodError, errorMessage, isRedisFull, RedisFullError } from '../domain/errors.js';
 import { createReport } from './report.js';
 import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
@@ -43,14 +43,20 @@ export class Scheduler {
   async submitGoal(input: { goal: string; maxTasks?: number; budgetTokens?: number; model?: string }): Promise<string> {
     const goal = validateGoal(input.goal, this.config.CODEGOD_MAX_GOAL_CHARS);
     const buildId = newBuildId();
-    await this.dag.submitBuild({
-      buildId,
-      goal,
-      maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
-      budgetTokens: input.budgetTokens ?? 0,
-      ...(input.model ? { model: input.model } : {}),
-    });
-    await this.queues.enqueueGoal(buildId, this.config);
+    try {
+      await this.dag.submitBuild({
+        buildId,
+        goal,
+        maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
+        budgetTokens: input.budgetTokens ?? 0,
+        ...(input.model ? { model: input.model } : {}),
+      });
+      await this.queues.enqueueGoal(buildId, this.config);
+    } catch (err) {
+      // A full Redis takes no new build; the reconciler retires what half-made it in.
+      if (isRedisFull(err)) throw new RedisFullError(err);
+      throw err;
+    }
     this.logger.info({ buildId }, 'goal submitted');
     return buildId;
   }

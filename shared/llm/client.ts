@@ -396,6 +396,7 @@ export class LlmClient {
   ): Promise<{ reply: Reply; ms: number }> {
     const headers: Record<string, string> = { 'x-codegod-role': input.role, 'x-codegod-phase': input.phase };
     if (input.taskContext.taskId !== undefined) headers['x-codegod-task'] = input.taskContext.taskId;
+    if (input.taskContext.buildId !== undefined) headers['x-codegod-build'] = input.taskContext.buildId;
     let release: () => void;
     try {
       release = await this.limiter.acquire(signal);

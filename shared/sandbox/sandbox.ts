@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, realpath } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readlink, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import type { AuditEntryInput, AuditSink } from '../telemetry/audit.js';
@@ -364,7 +365,12 @@ export class Sandbox {
     }
   }
 
-  /** Writes a file (creating its directories), refusing escapes and anything over MAX_WRITE_BYTES. */
+  /**
+   * Writes a file (creating its directories), refusing escapes and anything over
+   * MAX_WRITE_BYTES. The content goes to a temporary file beside the target, renamed over it
+   * once complete: a process killed mid-write leaves the old file or the new one, never half
+   * of it (a stray `.<name>.<id>.partial` at worst).
+   */
   async writeFile(rel: string, content: string | Uint8Array): Promise<{ path: string; bytes: number }> {
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
     let path: string;
@@ -397,16 +403,29 @@ export class Sandbox {
       throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: leads outside the workspace through a symlink`);
     }
     const target = join(parent, basename(abs));
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-    const handle = await open(target, flags, 0o666).catch((err: unknown) => {
+    const existing = await lstat(target).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return null;
+      throw this.fileError(rel, err);
+    });
+    if (existing?.isSymbolicLink()) throw this.fileError(rel, Object.assign(new Error('symlink'), { code: 'ELOOP' }));
+    if (existing && !existing.isFile()) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: ${existing.isDirectory() ? 'is a directory' : 'not a regular file'}`);
+    const partial = join(parent, `.${basename(abs)}.${randomBytes(4).toString('hex')}.partial`);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const handle = await open(partial, flags, 0o666).catch((err: unknown) => {
       throw this.fileError(rel, err);
     });
     try {
-      if (!(await handle.stat()).isFile()) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: not a regular file`);
-      await handle.truncate(0);
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      // A rewritten script keeps its mode (an executable stays executable).
+      if (existing) await chmod(partial, existing.mode & 0o7777);
+      await rename(partial, target);
+    } catch (err) {
+      await unlink(partial).catch(() => undefined);
+      throw err instanceof CodegodError ? err : this.fileError(rel, err);
     }
     return this.relative(target);
   }
@@ -507,7 +526,14 @@ export class Sandbox {
     }
     if (dropped.length > 0) this.logger?.warn({ command: base.command, dropped }, 'secret variables withheld from command');
 
-    const outcome = await commandHost.run(
+    // Recorded as it starts (the write goes out with the spawn, adding no wait to it): a
+    // command whose worker dies under it still leaves its trace. Its end is recorded after.
+    const run = randomBytes(6).toString('hex');
+    const started = (opts.signal?.aborted ? Promise.resolve() : this.audit({ type: 'command.started', ...base, run })).then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    const ran = commandHost.run(
       {
         command: opts.command,
         args: opts.args,
@@ -521,6 +547,9 @@ export class Sandbox {
       },
       opts.signal,
     );
+    const outcome = await ran;
+    const startFailed = await started;
+    if (startFailed) throw startFailed.err;
     const { stdoutBytes, stderrBytes } = outcome;
     const result: RunResult = { ...outcome.result, droppedEnv: dropped };
     await this.audit({
@@ -535,6 +564,7 @@ export class Sandbox {
       stderrBytes,
       truncated: result.truncated,
       droppedEnv: dropped,
+      run,
     });
     return result;
   }

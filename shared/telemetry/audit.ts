@@ -8,6 +8,10 @@ import type { Keys } from '../redis/keys.js';
  * wrote or was refused, appended to the build's stream `keys.audit(buildId)`. Stream fields
  * are flat strings so `XRANGE` reads well by hand: text fields as they are, numbers, booleans
  * and lists as JSON, a missing signal as ''.
+ *
+ * A command is recorded twice: `command.started` before it is spawned and `command` when it
+ * has ended, both carrying the same `run` id. A start with no end is a command that never
+ * ended — its worker died while it ran (see `unfinishedCommands`).
  */
 
 /** Approximate number of entries kept per build (XADD MAXLEN ~). */
@@ -46,7 +50,10 @@ export const AuditEntrySchema = z.discriminatedUnion('type', [
     truncated: z.boolean(),
     /** Environment variables the caller passed that were withheld (secrets). */
     droppedEnv: z.array(z.string()),
+    /** The `run` of its `command.started` entry. */
+    run: z.string().min(1).optional(),
   }),
+  z.object({ type: z.literal('command.started'), ...common, ...commandFields, run: z.string().min(1) }),
   z.object({ type: z.literal('command.refused'), ...common, ...commandFields, reason: z.string() }),
   z.object({ type: z.literal('file.write'), ...common, path: z.string(), bytes: count }),
   z.object({ type: z.literal('file.refused'), ...common, path: z.string(), reason: z.string() }),
@@ -66,7 +73,7 @@ export interface AuditSink {
   record(entry: AuditEntryInput): Promise<void>;
 }
 
-const TEXT_FIELDS = new Set(['type', 'taskId', 'agentId', 'command', 'cwd', 'path', 'reason']);
+const TEXT_FIELDS = new Set(['type', 'taskId', 'agentId', 'command', 'cwd', 'path', 'reason', 'run']);
 
 export function encodeAuditEntry(entry: AuditEntry): string[] {
   const fields: string[] = [];
@@ -130,4 +137,15 @@ export async function readAudit(
     if ('problem' in decoded) throw new DataCorruptError(`${key} ${id}`, decoded.problem);
     return { id, entry: decoded.entry };
   });
+}
+
+/**
+ * The commands of `records` that started and never ended: their `command.started` entry has
+ * no `command` entry with the same run (the process running them died). Read the whole
+ * stream (or everything since a point before the starts) for a true answer.
+ */
+export function unfinishedCommands(records: readonly AuditRecord[]): AuditRecord[] {
+  const ended = new Set<string>();
+  for (const r of records) if (r.entry.type === 'command' && r.entry.run !== undefined) ended.add(r.entry.run);
+  return records.filter((r) => r.entry.type === 'command.started' && !ended.has(r.entry.run));
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { ScenarioInput } from '../../scripts/llm-server/scenario.js';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
@@ -28,7 +28,7 @@ let h: EngineHarness;
 let orchestrator: ChildHandle;
 const workers: ChildHandle[] = [];
 const workspaceRoot = mkdtempSync(join(tmpdir(), 'codegod-e2e-'));
-/** The scenario as written (rules with `times` start fresh for each build). */
+/** The scenario as written. */
 const rawScenario = () => parseYaml(readFileSync(SCENARIO, 'utf8')) as ScenarioInput & { rules: Array<Record<string, unknown>> };
 
 beforeAll(async () => {
@@ -51,7 +51,7 @@ afterAll(async () => {
 
 describe('codegod build, end to end', () => {
   let buildId: string;
-  beforeEach(() => llm.reset(rawScenario()));
+  // One server answers every build of the file: a rule's `times` counts per build.
 
   it('builds the todo app: all four roles, parallel roots, a follow-up that fixes a missing piece, exit 0', async () => {
     const run = await runCli(['build', GOAL, '--json'], env);

@@ -3,10 +3,15 @@ import type { CliIo, CliOutput } from '../../orchestrator/cli/context.js';
 import { run } from '../../orchestrator/cli/main.js';
 import { orchestratorProgram } from '../../orchestrator/main.js';
 import type { Programs } from '../../shared/programs.js';
+import { scriptedLlmProgram } from '../../scripts/llm-server/program.js';
 import { workerProgram } from '../../workers/main.js';
 
 /** The programs bin/codegod.js hands the CLI, for in-process runs. */
-export const programs: Programs = { workers: async () => workerProgram, orchestrator: async () => orchestratorProgram };
+export const programs: Programs = {
+  workers: async () => workerProgram,
+  orchestrator: async () => orchestratorProgram,
+  scriptedLlm: async () => scriptedLlmProgram,
+};
 
 /** A stream that keeps what the CLI writes. */
 export class Captured implements CliOutput {

@@ -24,6 +24,11 @@ export function configEnv(config: Config, extra: Record<string, string> = {}): R
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(config)) {
     if (v === undefined) continue;
+    // A setting that is switched off (CODEGOD_RETENTION) reads back as `off`.
+    if (v === null) {
+      env[k] = 'off';
+      continue;
+    }
     env[k] = typeof v === 'boolean' ? String(v) : String(v);
   }
   return { ...env, ...extra };

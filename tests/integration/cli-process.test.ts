@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/redis/redis-server.js';
 import { configEnv, testConfig } from '../helpers/config.js';
 import { startCli } from '../helpers/cli.js';
-import { waitFor, type ChildHandle } from '../helpers/processes.js';
+import { engine } from '../helpers/engine.js';
+import { ChildHandle, ROOT, waitFor } from '../helpers/processes.js';
 
 /** The `codegod` program as its own process (bin/codegod.js). */
 function codegod(args: string[], env: Record<string, string>): ChildHandle {
@@ -70,4 +72,51 @@ describe('the codegod process', () => {
     expect((await follow.exited).code).toBe(130);
     expect(await stderr).toBe(`codegod: detached; build ${buildId} goes on. Follow it: codegod status ${buildId} --follow · cancel it: codegod cancel ${buildId}\n`);
   });
+
+  it('`codegod status | head -1` ends quietly with exit 0 when the reader goes away', async () => {
+    const config = testConfig();
+    const h = engine(config);
+    try {
+      // More output than a pipe holds, so the CLI is still writing when head has gone.
+      const ids = Array.from({ length: 1_500 }, (_, i) => `b-m0000000-${i.toString(16).padStart(6, '0')}`);
+      for (let i = 0; i < ids.length; i += 250) {
+        await Promise.all(ids.slice(i, i + 250).map((buildId) => h.scheduler.dag.submitBuild({ buildId, goal: `goal ${buildId} ${'x'.repeat(60)}`, maxTasks: 5, budgetTokens: 0 })));
+      }
+    } finally {
+      await h.close();
+    }
+    const { LOG_LEVEL: _silent, ...env } = configEnv(config);
+    const shell = spawn('bash', ['-c', `node ${ROOT}bin/codegod.js status --limit 1500 | head -1; echo "codegod exit $\{PIPESTATUS[0]}" >&2`], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const child = new ChildHandle(shell);
+    running.push(child);
+    const [stdout, stderr] = await Promise.all([stdoutOf(child), stderrOf(child)]);
+    expect(stdout).toBe('builds\n');
+    expect(stderr).toBe('codegod exit 0\n');
+  });
+
+  it('`codegod build` against an unreachable LLM prints plain lines, never a JSON log line', async () => {
+    const closed = await freePort();
+    const { LOG_LEVEL: _silent, ...env } = configEnv(testConfig(), {
+      VLLM_API_URL: `http://127.0.0.1:${closed}/v1`,
+      LLM_MAX_RETRIES: '0',
+      CODEGOD_TASK_BACKOFF_MS: '50',
+      CODEGOD_EXECUTOR: 'scripted',
+    });
+    const child = codegod(['build', 'Create a todo app', '--local'], env);
+    const [stdout, stderr, { code }] = await Promise.all([stdoutOf(child), stderrOf(child), child.exited]);
+    expect(code).toBe(5);
+    const lines = `${stdout}${stderr}`.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.filter((l) => l.trimStart().startsWith('{'))).toEqual([]);
+    // The orchestrator's warnings reach the person as warnings.
+    expect(stderr).toMatch(/^codegod: warning: planning failed; the goal will be retried/m);
+    expect(stderr.trim().split('\n').pop()).toMatch(/^codegod: build b-\S+ failed \(LLM_UNREACHABLE\): cannot reach the LLM/);
+
+    const json = codegod(['--log-format', 'json', 'build', 'Create a todo app', '--local'], env);
+    const [jsonErr, jsonExit] = await Promise.all([stderrOf(json), json.exited]);
+    expect(jsonExit.code).toBe(5);
+    expect(jsonErr.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg)).toContain('planning failed; the goal will be retried');
+  }, 60_000);
 });

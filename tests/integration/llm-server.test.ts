@@ -114,6 +114,17 @@ describe('scripted LLM server', () => {
     expect(server.stats().ruleCounts.slice(0, 2)).toEqual([1, 1]);
   });
 
+  it('counts times per build, so one server answers every build of a scenario alike', async () => {
+    const ask = async (build: string) => {
+      const client = sdk(server, { headers: { 'x-codegod-role': 'backend', 'x-codegod-phase': 'plan', 'x-codegod-build': build } });
+      const res = await client.chat.completions.create({ model: 'codegod-test', messages: user('plan') });
+      return (JSON.parse(res.choices[0]!.message.content!) as { title: string }).title;
+    };
+    expect([await ask('b-one'), await ask('b-one')]).toEqual(['first', 'later']);
+    expect([await ask('b-two'), await ask('b-two')]).toEqual(['first', 'later']);
+    expect(server.stats().ruleCounts.slice(0, 2)).toEqual([2, 2]);
+  });
+
   it('matches on message content (every needle must occur) and answers 400 when nothing matches', async () => {
     const client = sdk(server);
     const hit = await client.chat.completions.create({

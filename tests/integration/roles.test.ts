@@ -48,6 +48,8 @@ interface World {
   config: Config;
   act(action: string, params?: unknown): Promise<ActionResult>;
   observe(): ReturnType<ReturnType<typeof roleDefinition>['observe']>;
+  /** The role's own checks of what it leaves for later tasks (run at every validation). */
+  verify(): Promise<string[]>;
   write(files: Record<string, string>): Promise<void>;
 }
 
@@ -72,7 +74,9 @@ async function world(role: Role, options: { configDockerHost?: string; sandboxDo
   const definition = roleDefinition(role);
   const signal = new AbortController().signal;
   const ctx: ActionContext = { sandbox, signal, config, buildId: 'build-1', taskId: 't1', role, knowledge, logger: createLogger('silent') };
+  const task = { id: 't1', role, title: 'task', description: 'task', dependsOn: [], acceptanceCriteria: [] };
   return {
+    verify: async () => (await definition.verify?.({ sandbox, signal, config, knowledge: await knowledge.get(), task })) ?? [],
     sandbox,
     sink,
     knowledge,
@@ -174,7 +178,7 @@ describe('backend role', () => {
     expect(w.knowledge.values.venv_path).toBe('.venv');
     expect(w.knowledge.values.python_version).toMatch(/^3\.\d+\.\d+$/);
     const again = await w.act('create_venv', { path: './.venv/' });
-    expect(again).toMatchObject({ ok: true, output: `virtualenv already exists at .venv (Python ${w.knowledge.values.python_version})` });
+    expect(again).toMatchObject({ ok: true, output: `virtualenv already exists at .venv and works (Python ${w.knowledge.values.python_version}, pip runs)` });
 
     const prefix = await w.act('run_python', { code: 'import sys; print(sys.prefix)' });
     expect(prefix.ok).toBe(true);
@@ -229,6 +233,52 @@ describe('backend role', () => {
     expect(seen.facts).toMatchObject({ venv_exists: false, requirements_file: null, installed_packages: null, entry_points: [] });
     expect(seen.facts.python_version).toMatch(/^3\.\d+/);
   });
+});
+
+describe('crash-consistent actions: what a killed step left is found and redone', () => {
+  it('rebuilds a venv left without pip by a killed `python3 -m venv`, and reinstalls a package a killed pip left half-installed', async () => {
+    const w = await world('backend');
+    // What a kill inside `python3 -m venv` leaves: pyvenv.cfg and an interpreter, no pip yet.
+    expect((await w.act('run_command', { command: 'python3', args: ['-m', 'venv', '--without-pip', '.venv'] })).ok).toBe(true);
+    expect(await w.verify()).toEqual([expect.stringMatching(/^the virtualenv at \.venv does not work: its interpreter or pip does not run/)]);
+    const rebuilt = await w.act('create_venv');
+    expect(rebuilt.ok, rebuilt.output).toBe(true);
+    expect(rebuilt.output).toMatch(/^virtualenv at \.venv was broken \(its interpreter or pip does not run.*\); rebuilt it/);
+    expect(await w.verify()).toEqual([]);
+
+    expect((await w.act('run_python', { code: MAKE_WHEEL })).ok).toBe(true);
+    const wheel = { package: 'dist/hello_codegod-0.1.0-py3-none-any.whl' };
+    expect((await w.act('install_dependency', wheel)).ok).toBe(true);
+    // What a kill inside pip can leave: the package's metadata, some of its files gone.
+    const cut = await w.act('run_python', { code: 'import os, hello_codegod; os.remove(hello_codegod.__file__); print("cut")' });
+    expect(cut.ok, cut.output).toBe(true);
+    expect(await w.verify()).toEqual([expect.stringMatching(/hello_codegod: 1 installed file\(s\) missing, e\.g\. hello_codegod\/__init__\.py/)]);
+    const again = await w.act('install_dependency', wheel);
+    expect(again.ok, again.output).toBe(true);
+    expect(again.output).toMatch(/^hello-codegod was installed incompletely .*; reinstalled it/);
+    expect((await w.act('run_python', { code: 'import hello_codegod; print(hello_codegod.greet())' })).output).toContain('hello from codegod');
+    expect(await w.verify()).toEqual([]);
+  }, 120_000);
+
+  it('starts an npm install over when node_modules is what an interrupted one left, and finds a tree with holes', async () => {
+    const w = await world('frontend');
+    await w.write({
+      'package.json': '{"name": "web", "version": "1.0.0"}\n',
+      'local-lib/package.json': '{"name": "local-lib", "version": "1.0.0", "main": "index.js"}\n',
+      'local-lib/index.js': 'module.exports = () => 42;\n',
+    });
+    expect((await w.act('npm_install', { packages: ['file:local-lib'] })).ok).toBe(true);
+    expect(await w.verify()).toEqual([]);
+    // npm writes its hidden lockfile last: without it, the install did not finish.
+    expect((await w.act('run_command', { command: 'rm', args: ['node_modules/.package-lock.json'] })).ok).toBe(true);
+    expect(await w.verify()).toEqual([expect.stringMatching(/an npm install there did not finish; run npm_install again/)]);
+    const again = await w.act('npm_install');
+    expect(again.ok, again.output).toBe(true);
+    expect(again.output).toMatch(/^node_modules was left by an install that did not finish; removed it/);
+    expect(await w.verify()).toEqual([]);
+    expect((await w.act('run_command', { command: 'rm', args: ['node_modules/local-lib'] })).ok).toBe(true);
+    expect(await w.verify()).toEqual([expect.stringMatching(/npm ls finds the installed tree incomplete: .*missing: local-lib/)]);
+  }, 120_000);
 });
 
 describe('frontend role', () => {

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAudit, RedisAuditSink, type AuditEntry } from '../../shared/telemetry/audit.js';
+import { readAudit, RedisAuditSink, unfinishedCommands, type AuditEntry } from '../../shared/telemetry/audit.js';
 import { CodegodError, DataCorruptError } from '../../shared/domain/errors.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { createRedis } from '../../shared/redis/connection.js';
@@ -96,9 +96,12 @@ describe('running commands', () => {
       truncated: false,
     });
     const entries = await auditSince(from);
+    const run = entries[0]!.entry.type === 'command.started' ? entries[0]!.entry.run : 'no start entry';
     expect(entries.map((e) => e.entry)).toEqual([
+      expect.objectContaining({ type: 'command.started', command: 'sh', args: ['-c', 'echo out; echo err >&2; exit 3'], cwd: '.', run, taskId: 't-1' }),
       expect.objectContaining({
         type: 'command',
+        run,
         command: 'sh',
         args: ['-c', 'echo out; echo err >&2; exit 3'],
         shell: false,
@@ -207,7 +210,7 @@ describe('running commands', () => {
     expect(result.stdout.endsWith('abcdefghij\nabcdefghij\n')).toBe(true);
     expect(result.stdout).toContain(`\n…[clipped ${220_000 - 1024} bytes]…\n`);
     expect(result.stdout.length).toBeLessThan(1024 + 40);
-    const [entry] = (await auditSince(from)).map((e) => e.entry);
+    const entry = (await auditSince(from)).map((e) => e.entry).find((e) => e.type === 'command');
     expect(entry).toMatchObject({ type: 'command', stdoutBytes: 220_000, truncated: true });
   });
 });
@@ -284,6 +287,21 @@ describe('files', () => {
     ]);
   });
 
+  it('replaces a file whole (temporary file, then rename), keeping its mode and leaving nothing behind', async () => {
+    const path = join(sandbox.workspace, 'run.sh');
+    writeFileSync(path, '#!/bin/sh\necho old\n');
+    chmodSync(path, 0o755);
+    // A second name for the old file: a write in place would change it too, a rename leaves it.
+    linkSync(path, join(sandbox.workspace, 'run.sh.before'));
+    await sandbox.writeFile('run.sh', '#!/bin/sh\necho new\n');
+    expect(readFileSync(path, 'utf8')).toBe('#!/bin/sh\necho new\n');
+    expect(readFileSync(join(sandbox.workspace, 'run.sh.before'), 'utf8')).toBe('#!/bin/sh\necho old\n');
+    expect(statSync(path).mode & 0o777).toBe(0o755);
+    expect(readdirSync(sandbox.workspace).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    mkdirSync(join(sandbox.workspace, 'a-dir'), { recursive: true });
+    await expect(sandbox.writeFile('a-dir', 'x')).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /is a directory/ });
+  });
+
   it('clips long files with a note', async () => {
     writeFileSync(join(sandbox.workspace, 'long.txt'), 'x'.repeat(5_000));
     const text = await sandbox.readFile('long.txt', { maxBytes: 100 });
@@ -313,6 +331,18 @@ describe('files', () => {
 });
 
 describe('audit stream', () => {
+  it('pairs each command start with its end; a start without an end is a command that never ended', async () => {
+    const b = 'b-audit-pairs';
+    const sink = new RedisAuditSink(redis, keys, b);
+    const base = { command: 'python3', args: ['-m', 'venv', '.venv'], shell: false, cwd: '.' };
+    const end = { exitCode: 0, signal: null, timedOut: false, cancelled: false, durationMs: 5, stdoutBytes: 0, stderrBytes: 0, truncated: false, droppedEnv: [] };
+    await sink.record({ type: 'command.started', ...base, run: 'r1' });
+    await sink.record({ type: 'command', ...base, ...end, run: 'r1' });
+    await sink.record({ type: 'command.started', ...base, run: 'r2' });
+    const never = unfinishedCommands(await readAudit(redis, keys, b));
+    expect(never.map((r) => r.entry)).toEqual([expect.objectContaining({ type: 'command.started', run: 'r2' })]);
+  });
+
   it('reads on after a given id and rejects malformed entries', async () => {
     const otherBuild = 'b-audit-read';
     const sink = new RedisAuditSink(redis, keys, otherBuild);

@@ -173,6 +173,8 @@ describe('codegod workloads', () => {
     expect(c.args).toEqual(['codegod', 'orchestrator']);
     const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value]));
     expect(env.CODEGOD_HTTP_HOST).toBe('0.0.0.0');
+    // Its own short grace: it hands its goals back and exits within 10 s.
+    expect(d.spec.template.spec.terminationGracePeriodSeconds).toBe(15);
     expect(env.CODEGOD_HTTP_PORT).toBe('8080');
     const svc = named('Service', 'codegod-orchestrator');
     expect(svc.spec.selector).toEqual(d.spec.template.metadata.labels);

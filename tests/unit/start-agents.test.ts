@@ -388,6 +388,28 @@ describe('subcommands map onto compose', () => {
     expect(failed.status).toBe(3);
   });
 
+  it('backup streams the archive out of the orchestrator into a file, complete or not at all', () => {
+    const dir = project();
+    const file = join(dir, 'nightly.tar.gz');
+    const ok = runScript(['backup', file], { dir });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.compose).toEqual([['exec', '-T', 'master-orchestrator', 'codegod', 'backup', '-']]);
+    expect(existsSync(file)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const failed = runScript(['backup', join(dir, 'failed.tar.gz')], { dir, env: { STUB_COMPOSE_RC: '3' } });
+    expect(failed.status).toBe(3);
+    expect(readdirSync(dir).filter((f) => f.startsWith('failed'))).toEqual([]);
+  });
+
+  it('restore feeds the archive to the orchestrator', () => {
+    const dir = project();
+    const file = join(dir, 'nightly.tar.gz');
+    writeFileSync(file, 'archive');
+    const ok = runScript(['restore', file], { dir });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.compose).toEqual([['exec', '-T', 'master-orchestrator', 'codegod', 'restore', '-']]);
+  });
+
   it('pull-model downloads the vLLM model into the Hugging Face cache', () => {
     const result = runScript(['pull-model']);
     expect(result.status).toBe(0);
@@ -430,6 +452,25 @@ describe('subcommands map onto compose', () => {
 });
 
 describe('bad arguments: usage on stderr, exit 2, Docker untouched', () => {
+  it('backup to a target that cannot be written, restore of a file that is not there: one line, nothing changed', () => {
+    const dir = project();
+    const before = readdirSync(dir).sort();
+    const unwritable = runScript(['backup', join(dir, 'no-such-dir', 'b.tar.gz')], { dir });
+    expect(unwritable.status).toBe(2);
+    expect(unwritable.stderr).toBe(`start-agents: cannot write the backup to ${join(dir, 'no-such-dir', 'b.tar.gz')} (its directory is missing or not writable)\n`);
+    expect(unwritable.calls).toEqual([]);
+    const intoDir = runScript(['backup', dir], { dir });
+    expect(intoDir.status).toBe(2);
+    expect(intoDir.calls).toEqual([]);
+    const missing = runScript(['restore', join(dir, 'missing.tar.gz')], { dir });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe(`start-agents: cannot read the backup ${join(dir, 'missing.tar.gz')} (no such file, or not readable)\n`);
+    expect(missing.calls).toEqual([]);
+    expectUsageError(runScript(['restore'], { dir }), /restore needs the archive/);
+    expectUsageError(runScript(['backup', 'a', 'b'], { dir }), /backup takes at most one file/);
+    expect(readdirSync(dir).filter((f) => !f.startsWith('calls-')).sort()).toEqual(before);
+  });
+
   it('wipe without --yes and without a terminal', () => {
     expectUsageError(runScript(['wipe']), /needs confirmation: run it on a terminal or pass --yes/);
   });

@@ -195,17 +195,26 @@ export class AgentLoop {
       const res = await this.ask(task, 'validate', ValidatePlanSchema, this.validateBody(it));
       const checks = [];
       for (const check of res.data.checks) checks.push({ ...check, ...(await this.runCheck(check, task.signal)) });
-      const failed = checks.filter((c) => !c.ok);
+      const failed = checks.filter((c) => !c.ok).map((c) => `${c.kind} ${c.target}: ${c.output}`);
+      // The role's own checks of what later tasks will use, whatever the LLM chose to check.
+      failed.push(...(await this.verifyArtefacts(task)));
       it.validate = {
         checks,
         valid: failed.length === 0,
-        output: failed.length === 0 ? res.data.summary || 'all checks passed' : failed.map((c) => `${c.kind} ${c.target}: ${c.output}`).join('\n'),
+        output: failed.length === 0 ? res.data.summary || 'all checks passed' : failed.join('\n'),
         ms: Date.now() - t0,
         usage: res.usage,
       };
     }
     await this.checkpoint(task, state, 'validate');
     void this.note(task, 'validate', it.validate.valid ? 'valid' : clip(it.validate.output, 300));
+  }
+
+  private async verifyArtefacts(task: LoopTask): Promise<string[]> {
+    const { deps } = this;
+    if (!deps.role.verify) return [];
+    const knowledge = await deps.knowledge.get();
+    return deps.role.verify({ sandbox: deps.sandbox, signal: task.signal, config: deps.actionContext.config, task: task.spec, knowledge });
   }
 
   /** Runs one success check in the sandbox: the verdict is code's, not the model's. */

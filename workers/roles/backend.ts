@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
 import type { Sandbox } from '../../shared/sandbox/sandbox.js';
-import { PathParam, type ActionDef } from '../actions/action.js';
+import { PathParam, type ActionDef, type ActionResult } from '../actions/action.js';
 import {
   ArgsParam,
   commandSucceeded,
@@ -106,6 +106,66 @@ export function parsePythonVersion(text: string): string | null {
   return /Python (\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1] ?? null;
 }
 
+/**
+ * Checks installed distributions against their RECORD (the list of files pip installed):
+ * a package whose install was interrupted — its RECORD missing, or files of it missing —
+ * is named with what is wrong. No names: every distribution of the environment. Exit 1 and
+ * one line per problem when something is wrong.
+ */
+const CHECK_DISTRIBUTIONS = [
+  'import importlib.metadata as m, os, sys',
+  'names = sys.argv[1:]',
+  'dists = [m.distribution(n) for n in names] if names else list(m.distributions())',
+  'bad = []',
+  'for d in dists:',
+  '    name = d.metadata["Name"]',
+  '    files = d.files',
+  '    if files is None:',
+  '        bad.append(f"{name}: no RECORD (its install was interrupted)")',
+  '        continue',
+  '    missing = [str(f) for f in files if not str(f).endswith(".pyc") and not os.path.exists(d.locate_file(f))]',
+  '    if missing:',
+  '        bad.append(f"{name}: {len(missing)} installed file(s) missing, e.g. {missing[0]} (its install was interrupted)")',
+  'print("\\n".join(bad))',
+  'sys.exit(1 if bad else 0)',
+].join('\n');
+
+function failureText(outcome: Awaited<ReturnType<typeof execCommand>>): string {
+  if ('refused' in outcome) return outcome.refused;
+  const text = `${outcome.result.stdout}\n${outcome.result.stderr}`.trim();
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  return lines.slice(-3).join(' / ') || `exit ${outcome.result.exitCode ?? outcome.result.signal}`;
+}
+
+/** Why the virtualenv at `venv` cannot be used (its interpreter or its pip does not run), or null. */
+export async function pipProblem(ctx: CommandContext, venv: string): Promise<string | null> {
+  const pip = await execCommand(ctx, { command: `${venv}/bin/pip`, args: ['--version'], env: { ...PIP_ENV, ...PYTHON_ENV }, timeoutMs: PROBE_TIMEOUT_MS });
+  return 'refused' in pip || !commandSucceeded(pip.result) ? `its interpreter or pip does not run (${failureText(pip)})` : null;
+}
+
+/** Which of the distributions named (none: all of them) are not installed whole, or null. */
+export async function distributionProblem(ctx: CommandContext, venv: string, distributions: readonly string[] = []): Promise<string | null> {
+  const check = await execCommand(ctx, { command: pythonCommand(venv), args: ['-c', CHECK_DISTRIBUTIONS, ...distributions], env: { ...PYTHON_ENV }, timeoutMs: PROBE_TIMEOUT_MS });
+  return 'refused' in check || !commandSucceeded(check.result) ? failureText(check) : null;
+}
+
+/**
+ * What is wrong with the virtualenv at `venv`, or null when it works: its interpreter and
+ * its pip run, and every distribution it holds is installed whole. A venv half-made by a
+ * killed `python3 -m venv` has `pyvenv.cfg` but no working pip; a package half-installed by
+ * a killed pip has files of its RECORD missing.
+ */
+export async function venvProblem(ctx: CommandContext, venv: string): Promise<string | null> {
+  return (await pipProblem(ctx, venv)) ?? (await distributionProblem(ctx, venv));
+}
+
+/** The distribution a pip argument installs, when it can be told from the argument (a requirement or a wheel's file name). */
+export function distributionOf(spec: string): string | null {
+  if (!isLocalPackagePath(spec)) return normalizePackageName(spec);
+  const wheel = /([^/]+)\.whl$/i.exec(spec)?.[1];
+  return wheel ? normalizePackageName(wheel.split('-')[0] ?? wheel) : null;
+}
+
 /** The version `python --version` reports, or null when there is no such interpreter. */
 export async function probePythonVersion(ctx: CommandContext, python: string): Promise<string | null> {
   const outcome = await execCommand(ctx, { command: python, args: ['--version'], timeoutMs: PROBE_TIMEOUT_MS });
@@ -170,20 +230,32 @@ export function mergeRequirements(existing: string, packages: readonly string[])
 
 export const createVenvAction = defineSandboxAction({
   name: 'create_venv',
-  description: 'Create a Python virtualenv (python3 -m venv) and record its path and Python version in team knowledge.',
+  description:
+    'Create a Python virtualenv (python3 -m venv), or check the one there works (interpreter and pip run) and rebuild it if not; records its path and Python version in team knowledge.',
   params: z.object({ path: VenvPathParam.default('.venv') }),
   async run({ path }, ctx) {
     const dir = ctx.sandbox.relative(await ctx.sandbox.resolvePath(path));
     if (dir === '.') return { ok: false, output: 'a virtualenv needs its own directory, e.g. .venv' };
-    // A retried task finds the venv its first attempt made; recreating it would only cost time.
+    // A venv found here is verified, never trusted: a step killed inside `python3 -m venv`
+    // leaves pyvenv.cfg without a working pip. One that does not work is rebuilt in place.
     const existed = (await findVenv(ctx.sandbox, {}, dir)) !== null;
-    const made = existed ? null : await runCommand(ctx, { command: 'python3', args: ['-m', 'venv', dir] });
-    if (made && !made.ok) return made;
+    const broken = existed ? await venvProblem(ctx, dir) : null;
+    let made: ActionResult | null = null;
+    if (!existed || broken !== null) {
+      made = await runCommand(ctx, { command: 'python3', args: ['-m', 'venv', '--clear', dir] });
+      if (!made.ok) return made;
+      const still = await venvProblem(ctx, dir);
+      if (still !== null) return { ok: false, output: `${made.output}\nthe virtualenv at ${dir} does not work: ${still}` };
+    }
     const version = await probePythonVersion(ctx, pythonCommand(dir));
     if (version === null) return { ok: false, output: `${dir} holds a virtualenv whose interpreter does not run; remove it or pick another path` };
     await ctx.knowledge.set(KNOWLEDGE_VENV_PATH, dir);
     await ctx.knowledge.set(KNOWLEDGE_PYTHON_VERSION, version);
-    const head = `virtualenv ${existed ? 'already exists' : 'created'} at ${dir} (Python ${version})`;
+    const head = !existed
+      ? `virtualenv created at ${dir} (Python ${version})`
+      : broken !== null
+        ? `virtualenv at ${dir} was broken (${broken}); rebuilt it (Python ${version})`
+        : `virtualenv already exists at ${dir} and works (Python ${version}, pip runs)`;
     return { ok: true, output: made ? `${head}\n${made.output}` : head, exitCode: 0 };
   },
 });
@@ -204,6 +276,8 @@ export const installDependencyAction = defineSandboxAction({
           : `no virtualenv found (team knowledge, ${DEFAULT_VENV_DIRS.join(', ')}); create one with create_venv`,
       };
     }
+    const broken = await pipProblem(ctx, venv);
+    if (broken !== null) return { ok: false, output: `the virtualenv at ${venv} does not work: ${broken}; rebuild it with create_venv` };
     let target = params.package;
     if (isLocalPackagePath(target)) {
       const rel = ctx.sandbox.relative(await ctx.sandbox.resolvePath(target));
@@ -211,7 +285,19 @@ export const installDependencyAction = defineSandboxAction({
       // pip reads a bare name as a package from the index; `./` makes it a path.
       target = `./${rel}`;
     }
-    return runCommand(ctx, { command: `${venv}/bin/pip`, args: ['install', target], env: { ...PIP_ENV } });
+    const pip = (args: string[]) => runCommand(ctx, { command: `${venv}/bin/pip`, args: ['install', ...args, target], env: { ...PIP_ENV } });
+    const installed = await pip([]);
+    if (!installed.ok) return installed;
+    // pip trusts a package's metadata ("already satisfied"): one whose earlier install was
+    // killed half-way is found by its missing files and installed again over itself.
+    const dist = distributionOf(params.package);
+    const damage = dist === null ? null : await distributionProblem(ctx, venv, [dist]);
+    if (damage === null) return installed;
+    const repaired = await pip(['--force-reinstall', '--no-deps']);
+    const left = repaired.ok ? await distributionProblem(ctx, venv, [dist!]) : null;
+    const head = `${dist} was installed incompletely (${damage}); reinstalled it`;
+    if (!repaired.ok || left !== null) return { ok: false, output: `${head}, and it is still broken: ${left ?? repaired.output}` };
+    return { ...repaired, output: `${head}\n${repaired.output}` };
   },
 });
 
@@ -305,9 +391,18 @@ export const BACKEND_ACTIONS: readonly ActionDef[] = [
   ...FILE_ACTIONS,
 ];
 
+/** The virtualenv later tasks will use works: interpreter and pip run, every package is whole. */
+async function verify(ctx: ObserveContext): Promise<string[]> {
+  const venv = await findVenv(ctx.sandbox, ctx.knowledge);
+  if (venv === null) return [];
+  const problem = await venvProblem(ctx, venv);
+  return problem === null ? [] : [`the virtualenv at ${venv} does not work: ${problem}; rebuild it with create_venv`];
+}
+
 export const backendRole: RoleDefinition = {
   role: 'backend',
   specialization: ROLE_CATALOGUE.backend.specialization,
   actions: new ActionRegistry(BACKEND_ACTIONS),
   observe,
+  verify,
 };

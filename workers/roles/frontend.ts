@@ -200,6 +200,30 @@ export function describeEntryPoints(status: EntryPointStatus): string {
   return lines.join('\n');
 }
 
+// --- installed tree -----------------------------------------------------------------------------
+
+/** npm writes its hidden lockfile last: node_modules without it is what an interrupted install left. */
+export const NPM_HIDDEN_LOCKFILE = 'node_modules/.package-lock.json';
+
+function outputTail(outcome: Awaited<ReturnType<typeof execCommand>>): string {
+  if ('refused' in outcome) return outcome.refused;
+  const lines = `${outcome.result.stdout}\n${outcome.result.stderr}`.split('\n').filter((l) => l.trim() !== '');
+  return lines.slice(-4).join(' / ') || `exit ${outcome.result.exitCode ?? outcome.result.signal}`;
+}
+
+/**
+ * What is wrong with the workspace's installed npm tree, or null when it is whole (or there
+ * is none): an install that never finished, or packages package.json needs that are missing
+ * or invalid (`npm ls`).
+ */
+export async function npmTreeProblem(ctx: CommandContext & { sandbox: Sandbox }): Promise<string | null> {
+  if ((await statOrNull(ctx.sandbox, 'node_modules'))?.type !== 'dir') return null;
+  if (!(await pathExists(ctx.sandbox, NPM_HIDDEN_LOCKFILE))) return `node_modules has no ${NPM_HIDDEN_LOCKFILE.split('/')[1]}: an npm install there did not finish`;
+  const ls = await execCommand(ctx, { command: 'npm', args: ['ls', '--depth=0'], env: { ...NPM_ENV }, timeoutMs: PROBE_TIMEOUT_MS });
+  if ('refused' in ls || !commandSucceeded(ls.result)) return `npm ls finds the installed tree incomplete: ${outputTail(ls)}`;
+  return null;
+}
+
 // --- actions ------------------------------------------------------------------------------------
 
 export const npmInstallAction = defineSandboxAction({
@@ -215,8 +239,19 @@ export const npmInstallAction = defineSandboxAction({
       const local = localNpmPath(p);
       if (local !== null && (await statPath(ctx.sandbox, local))?.type !== 'dir') return { ok: false, output: `${p}: no such package directory in the workspace` };
     }
+    // An install killed half-way leaves packages npm would take as installed: start over.
+    let cleared = '';
+    if ((await statOrNull(ctx.sandbox, 'node_modules'))?.type === 'dir' && !(await pathExists(ctx.sandbox, NPM_HIDDEN_LOCKFILE))) {
+      const rm = await runCommand(ctx, { command: 'rm', args: ['-rf', 'node_modules'] });
+      if (!rm.ok) return rm;
+      cleared = 'node_modules was left by an install that did not finish; removed it\n';
+    }
     const args = ['install', '--no-audit', '--no-fund', ...(dev && packages.length > 0 ? ['--save-dev'] : []), ...packages];
-    return runCommand(ctx, { command: 'npm', args, env: { ...NPM_ENV } });
+    const installed = await runCommand(ctx, { command: 'npm', args, env: { ...NPM_ENV } });
+    if (!installed.ok) return { ...installed, output: `${cleared}${installed.output}` };
+    const problem = await npmTreeProblem(ctx);
+    if (problem !== null) return { ok: false, output: `${cleared}${installed.output}\n${problem}`, exitCode: installed.exitCode ?? null };
+    return { ...installed, output: `${cleared}${installed.output}` };
   },
 });
 
@@ -359,9 +394,16 @@ export const FRONTEND_ACTIONS: readonly ActionDef[] = [
   ...FILE_ACTIONS,
 ];
 
+/** The npm tree later tasks will use is whole. */
+async function verify(ctx: ObserveContext): Promise<string[]> {
+  const problem = await npmTreeProblem(ctx);
+  return problem === null ? [] : [`${problem}; run npm_install again`];
+}
+
 export const frontendRole: RoleDefinition = {
   role: 'frontend',
   specialization: ROLE_CATALOGUE.frontend.specialization,
   actions: new ActionRegistry(FRONTEND_ACTIONS),
   observe,
+  verify,
 };

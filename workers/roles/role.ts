@@ -29,4 +29,11 @@ export interface RoleDefinition {
   specialization: string;
   actions: ActionRegistry;
   observe(ctx: ObserveContext): Promise<Observation>;
+  /**
+   * What is wrong with the artefacts this role leaves for later tasks (a virtualenv whose pip
+   * does not run, a package installed half-way), checked by code at every validation, whatever
+   * the LLM's own checks say: a step killed and re-run must not leave a build that reports
+   * success over a broken project. One line per problem; none means fine.
+   */
+  verify?(ctx: ObserveContext): Promise<string[]>;
 }
