@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../shared/memory/memory.js';
+import { MemoryStore } from '../../shared/memory/store.js';
 import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
 
 /** The agent loop against an LLM that misbehaves: every fault ends handled, never a crashed worker. */

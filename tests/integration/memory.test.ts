@@ -4,19 +4,10 @@ import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { CodegodError } from '../../shared/domain/errors.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
-import {
-  MEMORY_LIMITS,
-  MemoryConflictError,
-  MemoryExportSchema,
-  MemoryImportError,
-  MemoryStore,
-  addObservation,
-  addReasoning,
-  completeTask,
-  setKnowledge,
-  startTask,
-  type AgentMemory,
-} from '../../shared/memory/memory.js';
+import { addObservation, addReasoning, completeTask, setKnowledge, startTask } from '../../shared/memory/reducers.js';
+import { MEMORY_LIMITS, MemoryConflictError, type AgentMemory } from '../../shared/memory/schema.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { MemoryExportSchema, MemoryImportError, exportMemories, importMemories } from '../../shared/memory/transfer.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import { testConfig } from '../helpers/config.js';
@@ -153,6 +144,19 @@ describe('MemoryStore', () => {
     expect((await logged.load('other', 'backend')).agentId).toBe('other');
   });
 
+  it('get returns the memory or null, and refuses a malformed one with the key and the problem', async () => {
+    expect(await store.get('nobody')).toBeNull();
+    const written = await store.update('reader', 'backend', (m) => addObservation(m, 'seen'));
+    expect(await store.get('reader')).toEqual(written);
+    await redis.set(keys.agentMemory('reader'), JSON.stringify({ ...written, observations: 'not a list' }));
+    const err = await rejection(store.get('reader'));
+    expect(err.code).toBe('DATA_CORRUPT');
+    expect(err.message).toContain(keys.agentMemory('reader'));
+    expect(err.message).toContain('observations');
+    // Nothing was overwritten by reading.
+    expect(JSON.parse((await redis.get(keys.agentMemory('reader')))!).observations).toBe('not a list');
+  });
+
   it('wipe keeps role and core knowledge, clears the rest, and leaves checkpoints', async () => {
     await store.update('w1', 'backend', (m) => busy(m, 'w1'));
     await store.checkpoint('w1', 'before-wipe');
@@ -241,7 +245,7 @@ describe('MemoryStore', () => {
       await store.checkpoint(id, 'snap');
     }
     await redis.hset(keys.agentCheckpoints('r-te'), 'junk', 'not json');
-    const doc = await store.exportAll();
+    const doc = await exportMemories(store);
     const json = JSON.parse(JSON.stringify(doc)) as unknown;
     expect(MemoryExportSchema.parse(json)).toEqual(doc);
     expect(doc.agents.map((a) => a.agentId)).toEqual(['r-be', 'r-te']);
@@ -250,7 +254,7 @@ describe('MemoryStore', () => {
     expect(await store.wipeAll()).toBe(2);
     await store.deleteCheckpoint('r-be', 'snap');
 
-    const result = await store.importAll(json, { replace: true });
+    const result = await importMemories(store, json, { replace: true });
     expect(result).toEqual({ memories: 2, memoriesSkipped: 0, checkpoints: 2 });
     for (const agent of doc.agents) {
       const now = await store.load(agent.agentId, agent.memory!.role);
@@ -264,25 +268,25 @@ describe('MemoryStore', () => {
   it('import without replace keeps what exists and adds what is missing', async () => {
     await store.update('m1', 'backend', (m) => addObservation(m, 'original'));
     await store.checkpoint('m1', 'mine');
-    const doc = await store.exportAll();
+    const doc = await exportMemories(store);
     await store.update('m1', 'backend', (m) => addObservation(m, 'newer'));
     await store.forget('m1');
     await store.update('m1', 'backend', (m) => addObservation(m, 'current'));
     await store.checkpoint('m1', 'current-cp');
 
     const fresh = new MemoryStore(redis, createKeys(`${keys.prefix}x`));
-    expect(await fresh.importAll(doc, { replace: false })).toEqual({ memories: 1, memoriesSkipped: 0, checkpoints: 1 });
+    expect(await importMemories(fresh, doc, { replace: false })).toEqual({ memories: 1, memoriesSkipped: 0, checkpoints: 1 });
 
-    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 1 });
+    expect(await importMemories(store, doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 1 });
     expect((await store.load('m1', 'backend')).observations).toEqual(['current']);
     expect((await store.listCheckpoints('m1')).map((c) => c.name).sort()).toEqual(['current-cp', 'mine']);
-    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 0 });
+    expect(await importMemories(store, doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 0 });
   });
 
   it('a bad document is refused with every problem listed, and nothing is written', async () => {
     const good = await (async () => {
       await store.update('i1', 'backend', (m) => addObservation(m, 'x'));
-      return store.exportAll();
+      return exportMemories(store);
     })();
     await store.forget('i1');
     const bad = {
@@ -290,7 +294,7 @@ describe('MemoryStore', () => {
       exportedAt: 'yesterday',
       agents: [{ ...good.agents[0], memory: { ...good.agents[0]!.memory, role: 'wizard', wipes: -1 } }],
     };
-    const err = await rejection(store.importAll(bad, { replace: true }));
+    const err = await rejection(importMemories(store, bad, { replace: true }));
     expect(err).toBeInstanceOf(MemoryImportError);
     expect((err as MemoryImportError).problems).toHaveLength(3);
     expect(err.message).toMatch(/^invalid memory export: /);
@@ -299,8 +303,8 @@ describe('MemoryStore', () => {
     expect(err.message).toContain('agents.0.memory.wipes');
 
     const twice = { ...good, agents: [good.agents[0], good.agents[0]] };
-    expect((await rejection(store.importAll(twice, { replace: true }))).message).toContain('appears twice');
-    expect((await rejection(store.importAll('nope', { replace: true }))).code).toBe('MEMORY_INVALID');
+    expect((await rejection(importMemories(store, twice, { replace: true }))).message).toContain('appears twice');
+    expect((await rejection(importMemories(store, 'nope', { replace: true }))).code).toBe('MEMORY_INVALID');
     expect(await store.listAgents()).toEqual([]);
   });
 

@@ -7,7 +7,7 @@ import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { LlmClient } from '../../shared/llm/client.js';
 import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
 import type { Logger } from '../../shared/logger.js';
-import { MemoryStore } from '../../shared/memory/memory.js';
+import { MemoryStore } from '../../shared/memory/store.js';
 import { crashPoints } from '../../shared/process.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';

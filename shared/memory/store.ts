@@ -1,305 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { z } from 'zod';
 import { CodegodError, DataCorruptError } from '../domain/errors.js';
 import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
+import { z } from 'zod';
 import { loadLuaScript } from '../redis/lua-loader.js';
-import { PLAN_LIMITS, TASK_ID_PATTERN } from '../domain/plan.js';
-import { ROLES } from '../domain/roles.js';
-import { KNOWLEDGE_BUILD_ID_PATTERN, KNOWLEDGE_KEY_PATTERN } from './team-knowledge.js';
-
-/**
- * Per-agent memory with the seed's semantics: role, current task, completed tasks, core
- * knowledge, observations, reasoning history, blocked_on. A wipe clears the working state and
- * keeps role and core knowledge; checkpoints are named snapshots that can be restored.
- *
- * Every list grows without bound in a long-running agent unless trimmed, and the whole memory
- * is one Redis string rewritten on every change, so growth is bounded here: the limits below
- * are enforced by the functions that add entries and by the schema that reads memory back.
- */
-export const MEMORY_LIMITS = {
-  observations: 50,
-  reasoningHistory: 50,
-  completedTasks: 500,
-  knowledgeKeys: 200,
-  textMaxChars: 2_000,
-  checkpoints: 50,
-  /** Length of the excerpts of dropped observations kept in the leading summary entry. */
-  droppedExcerptChars: 400,
-} as const;
-
-/** Agent ids become part of key names, hence the same charset as AGENT_ID in the config. */
-export const AGENT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
-/** Admits ISO timestamps, the default checkpoint name. */
-export const CHECKPOINT_NAME_PATTERN = /^[A-Za-z0-9_.:-]{1,100}$/;
-
-export const MEMORY_ROLES = [...ROLES, 'master'] as const;
-export const MemoryRoleSchema = z.enum(MEMORY_ROLES);
-export type MemoryRole = z.infer<typeof MemoryRoleSchema>;
-
-export const REASONING_PHASES = ['observe', 'reason', 'plan', 'act', 'validate'] as const;
-export const ReasoningPhaseSchema = z.enum(REASONING_PHASES);
-export type ReasoningPhase = z.infer<typeof ReasoningPhaseSchema>;
-
-const TextSchema = z.string().max(MEMORY_LIMITS.textMaxChars);
-const BuildIdSchema = z.string().regex(KNOWLEDGE_BUILD_ID_PATTERN, 'not a build id');
-const TaskIdSchema = z.string().max(PLAN_LIMITS.idMaxChars).regex(TASK_ID_PATTERN, 'not a task id');
-const IsoTimeSchema = z.iso.datetime();
-
-export const CurrentTaskSchema = z.object({ buildId: BuildIdSchema, taskId: TaskIdSchema, title: TextSchema });
-export type CurrentTask = z.infer<typeof CurrentTaskSchema>;
-
-export const ReasoningEntrySchema = z.object({
-  buildId: BuildIdSchema,
-  taskId: TaskIdSchema,
-  phase: ReasoningPhaseSchema,
-  summary: TextSchema,
-  at: IsoTimeSchema,
-});
-export type ReasoningEntry = z.infer<typeof ReasoningEntrySchema>;
-
-export const AgentMemorySchema = z.object({
-  agentId: z.string().regex(AGENT_ID_PATTERN, 'not an agent id'),
-  role: MemoryRoleSchema,
-  currentTask: CurrentTaskSchema.nullable(),
-  /** `buildId/taskId`, oldest first. */
-  completedTasks: z.array(z.string().min(3).max(120)).max(MEMORY_LIMITS.completedTasks),
-  /** Core knowledge: survives wipes. */
-  knowledge: z
-    .record(z.string().regex(KNOWLEDGE_KEY_PATTERN, 'not a knowledge key'), TextSchema)
-    .refine((k) => Object.keys(k).length <= MEMORY_LIMITS.knowledgeKeys, {
-      message: `at most ${MEMORY_LIMITS.knowledgeKeys} knowledge keys`,
-    }),
-  /** Oldest first; a leading entry may summarise observations dropped to stay bounded. */
-  observations: z.array(TextSchema).max(MEMORY_LIMITS.observations),
-  reasoningHistory: z.array(ReasoningEntrySchema).max(MEMORY_LIMITS.reasoningHistory),
-  blockedOn: TextSchema.nullable(),
-  updatedAt: IsoTimeSchema,
-  wipes: z.number().int().min(0),
-  /** Number of writes so far; a write succeeds only against the version it was based on. */
-  version: z.number().int().min(0),
-});
-export type AgentMemory = z.infer<typeof AgentMemorySchema>;
-
-export const CheckpointSchema = z.object({
-  name: z.string().regex(CHECKPOINT_NAME_PATTERN, 'not a checkpoint name'),
-  at: IsoTimeSchema,
-  memory: AgentMemorySchema,
-});
-export type Checkpoint = z.infer<typeof CheckpointSchema>;
-
-export const MemoryExportSchema = z
-  .object({
-    version: z.literal(1),
-    exportedAt: IsoTimeSchema,
-    agents: z.array(
-      z.object({
-        agentId: z.string().regex(AGENT_ID_PATTERN, 'not an agent id'),
-        memory: AgentMemorySchema.nullable(),
-        checkpoints: z.array(CheckpointSchema).max(MEMORY_LIMITS.checkpoints),
-      }),
-    ),
-  })
-  .superRefine((doc, ctx) => {
-    const seen = new Set<string>();
-    doc.agents.forEach((agent, i) => {
-      if (seen.has(agent.agentId)) {
-        ctx.addIssue({ code: 'custom', path: ['agents', i, 'agentId'], message: `agent ${agent.agentId} appears twice` });
-      }
-      seen.add(agent.agentId);
-      if (agent.memory && agent.memory.agentId !== agent.agentId) {
-        ctx.addIssue({ code: 'custom', path: ['agents', i, 'memory', 'agentId'], message: `must be ${agent.agentId}` });
-      }
-      const names = new Set<string>();
-      agent.checkpoints.forEach((cp, j) => {
-        if (names.has(cp.name)) {
-          ctx.addIssue({ code: 'custom', path: ['agents', i, 'checkpoints', j, 'name'], message: `checkpoint ${cp.name} appears twice` });
-        }
-        names.add(cp.name);
-        if (cp.memory.agentId !== agent.agentId) {
-          ctx.addIssue({ code: 'custom', path: ['agents', i, 'checkpoints', j, 'memory', 'agentId'], message: `must be ${agent.agentId}` });
-        }
-      });
-    });
-  });
-export type MemoryExport = z.infer<typeof MemoryExportSchema>;
-
-export interface ImportResult {
-  /** Memories written. */
-  memories: number;
-  /** Memories left alone because the agent already had one (merge mode). */
-  memoriesSkipped: number;
-  /** Checkpoints written. */
-  checkpoints: number;
-}
-
-export class MemoryConflictError extends CodegodError {
-  constructor(agentId: string, detail: string) {
-    super('MEMORY_CONFLICT', `memory of agent ${agentId} changed concurrently: ${detail}`);
-  }
-}
-
-export class MemoryImportError extends CodegodError {
-  constructor(readonly problems: string[]) {
-    const shown = problems.slice(0, 20).join('; ');
-    const more = problems.length > 20 ? `; and ${problems.length - 20} more` : '';
-    super('MEMORY_INVALID', `invalid memory export: ${shown}${more}`, { exitCode: 2 });
-  }
-}
-
-function invalid(message: string): CodegodError {
-  return new CodegodError('MEMORY_INVALID', message, { exitCode: 2 });
-}
-
-function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : 'document'}: ${i.message}`);
-}
-
-function checkAgentId(agentId: string): void {
-  if (!AGENT_ID_PATTERN.test(agentId)) throw invalid(`'${agentId.slice(0, 80)}' is not a valid agent id`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure operations on the in-memory value. None of them stamps `updatedAt` or `version`: the
-// store does that when it writes, so these stay deterministic.
-
-/**
- * `value` cut to at most `max` characters, ending with a note saying how much was cut, so a
- * reader (or the LLM) knows the text is incomplete.
- */
-export function clipText(value: string, max: number = MEMORY_LIMITS.textMaxChars): string {
-  if (value.length <= max) return value;
-  const note = (n: number) => ` … [${n} more characters clipped]`;
-  let keep = Math.max(0, max - note(value.length).length);
-  // Never split a surrogate pair: half of one is not valid text.
-  const last = value.charCodeAt(keep - 1);
-  if (keep > 0 && last >= 0xd800 && last <= 0xdbff) keep -= 1;
-  return value.slice(0, keep) + note(value.length - keep);
-}
-
-export function emptyMemory(agentId: string, role: MemoryRole, now: Date = new Date()): AgentMemory {
-  return {
-    agentId,
-    role,
-    currentTask: null,
-    completedTasks: [],
-    knowledge: {},
-    observations: [],
-    reasoningHistory: [],
-    blockedOn: null,
-    updatedAt: now.toISOString(),
-    wipes: 0,
-    version: 0,
-  };
-}
-
-/** Clears current task, completed tasks, observations, reasoning history and blockedOn; keeps role and core knowledge. */
-export function wipeMemory(m: AgentMemory): AgentMemory {
-  return {
-    ...m,
-    currentTask: null,
-    completedTasks: [],
-    observations: [],
-    reasoningHistory: [],
-    blockedOn: null,
-    wipes: m.wipes + 1,
-  };
-}
-
-export function startTask(m: AgentMemory, task: CurrentTask): AgentMemory {
-  return {
-    ...m,
-    currentTask: { buildId: task.buildId, taskId: task.taskId, title: clipText(task.title) },
-    blockedOn: null,
-  };
-}
-
-export function setBlockedOn(m: AgentMemory, reason: string | null): AgentMemory {
-  return { ...m, blockedOn: reason === null ? null : clipText(reason) };
-}
-
-/**
- * Records `buildId/taskId` as completed (once; completing it again moves it to the end) and,
- * when it was the current task, clears the current task and what it was blocked on. The oldest
- * entries beyond MEMORY_LIMITS.completedTasks are dropped.
- */
-export function completeTask(m: AgentMemory, task: { buildId: string; taskId: string }): AgentMemory {
-  const ref = `${task.buildId}/${task.taskId}`;
-  const completed = [...m.completedTasks.filter((r) => r !== ref), ref].slice(-MEMORY_LIMITS.completedTasks);
-  const wasCurrent = m.currentTask?.buildId === task.buildId && m.currentTask.taskId === task.taskId;
-  return {
-    ...m,
-    completedTasks: completed,
-    ...(wasCurrent ? { currentTask: null, blockedOn: null } : {}),
-  };
-}
-
-// The summary takes one of the slots, so a trim always drops at least two observations.
-const DROPPED_SUMMARY = /^\((\d+) earlier observations dropped: ([\s\S]*)\)$/;
-
-function droppedSummary(count: number, excerpts: string): string {
-  const max = MEMORY_LIMITS.droppedExcerptChars;
-  const kept = excerpts.length > max ? `…${excerpts.slice(-(max - 1))}` : excerpts;
-  return `(${count} earlier observations dropped: ${kept})`;
-}
-
-function firstWords(text: string): string {
-  const words = text.trim().split(/\s+/).slice(0, 6).join(' ');
-  return words.length > 60 ? `${words.slice(0, 59)}…` : words;
-}
-
-/**
- * Appends an observation (clipped to MEMORY_LIMITS.textMaxChars). Beyond
- * MEMORY_LIMITS.observations entries, the oldest are folded into one leading summary entry that
- * counts them and keeps their first words, so the agent knows something was there.
- */
-export function addObservation(m: AgentMemory, observation: string): AgentMemory {
-  const limit = MEMORY_LIMITS.observations;
-  const all = [...m.observations, clipText(observation)];
-  if (all.length <= limit) return { ...m, observations: all };
-  const previous = DROPPED_SUMMARY.exec(all[0] ?? '');
-  const rest = previous ? all.slice(1) : all;
-  const dropped = rest.slice(0, rest.length - (limit - 1));
-  const kept = rest.slice(rest.length - (limit - 1));
-  const count = Number(previous?.[1] ?? 0) + dropped.length;
-  const excerpts = [...(previous?.[2] ? [previous[2]] : []), ...dropped.map(firstWords)].join(' | ');
-  return { ...m, observations: [droppedSummary(count, excerpts), ...kept] };
-}
-
-/** Appends one reasoning step; the oldest beyond MEMORY_LIMITS.reasoningHistory are dropped. */
-export function addReasoning(
-  m: AgentMemory,
-  entry: { buildId: string; taskId: string; phase: ReasoningPhase; summary: string },
-  at: Date = new Date(),
-): AgentMemory {
-  const step: ReasoningEntry = {
-    buildId: entry.buildId,
-    taskId: entry.taskId,
-    phase: entry.phase,
-    summary: clipText(entry.summary),
-    at: at.toISOString(),
-  };
-  return { ...m, reasoningHistory: [...m.reasoningHistory, step].slice(-MEMORY_LIMITS.reasoningHistory) };
-}
-
-/**
- * Sets one entry of core knowledge (kept across wipes). Refuses a malformed key, and a new key
- * once MEMORY_LIMITS.knowledgeKeys are held: core knowledge is curated, not a log.
- */
-export function setKnowledge(m: AgentMemory, key: string, value: string): AgentMemory {
-  if (!KNOWLEDGE_KEY_PATTERN.test(key)) {
-    throw invalid(`knowledge key '${key.slice(0, 80)}' must match ${KNOWLEDGE_KEY_PATTERN.source} (e.g. venv_path)`);
-  }
-  if (!(key in m.knowledge) && Object.keys(m.knowledge).length >= MEMORY_LIMITS.knowledgeKeys) {
-    throw invalid(`agent ${m.agentId} already holds ${MEMORY_LIMITS.knowledgeKeys} knowledge keys; cannot add '${key}'`);
-  }
-  return { ...m, knowledge: { ...m.knowledge, [key]: clipText(value) } };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redis store.
+import { emptyMemory, wipeMemory } from './reducers.js';
+import {
+  AgentMemorySchema,
+  CHECKPOINT_NAME_PATTERN,
+  CheckpointSchema,
+  MEMORY_LIMITS,
+  MemoryConflictError,
+  checkAgentId,
+  describeIssues,
+  invalid,
+  type AgentMemory,
+  type Checkpoint,
+  type MemoryRole,
+} from './schema.js';
 
 /** Compare-and-set of one agent's memory: 1 when written, 0 on a conflict (see the script's header). */
 const MEMORY_CAS = loadLuaScript(new URL('./lua/compareAndSetMemory-2.lua', import.meta.url), z.union([z.literal(0), z.literal(1)]));
@@ -308,7 +28,7 @@ const MEMORY_CAS = loadLuaScript(new URL('./lua/compareAndSetMemory-2.lua', impo
 type Stored =
   | { kind: 'absent' }
   | { kind: 'ok'; memory: AgentMemory }
-  | { kind: 'corrupt'; sha: string };
+  | { kind: 'corrupt'; sha: string; error: DataCorruptError };
 
 /**
  * Retries of a read-modify-write that lost a race. Writers of one agent's memory in one process
@@ -329,9 +49,10 @@ function byTime(a: Checkpoint, b: Checkpoint): number {
  * Agent memory and checkpoints in Redis (`P:agent:A:memory`, `P:agent:A:checkpoints`,
  * `P:agents:known`).
  *
- * A memory that cannot be read back (bad JSON, or JSON that breaks the schema) must not stop an
- * agent: it is logged as DATA_CORRUPT with an excerpt of the value, treated as an empty memory,
- * and overwritten by the next write (`load` writes at once). Nothing else is kept of it.
+ * A memory that cannot be read back (bad JSON, or JSON that breaks the schema) is logged as
+ * DATA_CORRUPT with an excerpt of the value. Writers treat it as an empty memory and overwrite
+ * it (`load` writes at once; a wipe deletes it); `get` throws, for readers that must not act
+ * on it.
  */
 export class MemoryStore {
   private readonly log: Logger;
@@ -489,50 +210,36 @@ export class MemoryStore {
   }
 
   /**
-   * Every known agent's memory and checkpoints, as one JSON-serialisable document. Each agent
-   * is read consistently; the document as a whole is not a point-in-time snapshot of all
-   * agents. Malformed values are logged and left out (a malformed memory exports as null).
+   * The agent's memory as stored, or null when it has none. A malformed memory is logged and
+   * thrown as DataCorruptError: a reader that must act on the memory (an agent building its
+   * prompts) stops with a clear reason rather than act as if the agent knew nothing.
    */
-  async exportAll(): Promise<MemoryExport> {
-    const agents: MemoryExport['agents'] = [];
-    for (const agentId of await this.listAgents()) {
-      const stored = await this.read(agentId);
-      const { valid } = await this.readCheckpoints(agentId);
-      if (stored.kind !== 'ok' && valid.length === 0) continue;
-      agents.push({ agentId, memory: stored.kind === 'ok' ? stored.memory : null, checkpoints: valid });
-    }
-    return { version: 1, exportedAt: new Date().toISOString(), agents };
+  async get(agentId: string): Promise<AgentMemory | null> {
+    checkAgentId(agentId);
+    const stored = await this.read(agentId);
+    if (stored.kind === 'corrupt') throw stored.error;
+    return stored.kind === 'ok' ? stored.memory : null;
   }
 
   /**
-   * Loads a document made by `exportAll`, validated first as a whole (MemoryImportError lists
-   * every problem, and nothing is written). With `replace`, each agent in the document gets
-   * exactly its memory and checkpoints from it; without, existing memories and checkpoints of
-   * the same name are kept and only what is missing is added. Agents absent from the document
-   * are left alone either way. Written memories continue the stored version count rather than
-   * taking the document's, so a writer holding an older copy still sees a conflict.
+   * Writes `memory` as the agent's memory (continuing the stored version count, so a writer
+   * holding an older copy still sees a conflict); with `keepExisting`, only when the agent has
+   * no readable memory yet. Returns whether it was written.
    */
-  async importAll(doc: unknown, options: { replace: boolean }): Promise<ImportResult> {
-    const parsed = MemoryExportSchema.safeParse(doc);
-    if (!parsed.success) throw new MemoryImportError(describeIssues(parsed.error));
-    const result: ImportResult = { memories: 0, memoriesSkipped: 0, checkpoints: 0 };
-    for (const agent of parsed.data.agents) {
-      const memory = agent.memory;
-      if (memory) {
-        const { wrote } = await this.mutate(agent.agentId, (s) =>
-          options.replace || s.kind !== 'ok' ? memory : undefined,
-        );
-        if (wrote) result.memories += 1;
-        else result.memoriesSkipped += 1;
-      }
-      result.checkpoints += await this.importCheckpoints(agent.agentId, agent.checkpoints, options.replace);
-    }
-    return result;
+  async putMemory(agentId: string, memory: AgentMemory, options: { keepExisting: boolean }): Promise<boolean> {
+    checkAgentId(agentId);
+    const { wrote } = await this.mutate(agentId, (s) => (!options.keepExisting || s.kind !== 'ok' ? memory : undefined));
+    return wrote;
   }
 
-  private async importCheckpoints(agentId: string, checkpoints: Checkpoint[], replace: boolean): Promise<number> {
+  /**
+   * Writes checkpoints of the agent: with `replace`, exactly these (the others are deleted);
+   * without, only those whose name is not taken. Returns how many were written.
+   */
+  async putCheckpoints(agentId: string, checkpoints: Checkpoint[], options: { replace: boolean }): Promise<number> {
+    checkAgentId(agentId);
     const key = this.keys.agentCheckpoints(agentId);
-    if (replace) {
+    if (options.replace) {
       // One transaction, so no reader sees the agent's checkpoints half replaced.
       const tx = this.redis.multi().del(key);
       for (const cp of checkpoints) tx.hset(key, cp.name, JSON.stringify(cp));
@@ -622,7 +329,7 @@ export class MemoryStore {
     }
     const err = new DataCorruptError(key, detail);
     this.log.error({ err, agentId, excerpt: text.slice(0, 200) }, 'malformed agent memory; starting from an empty one');
-    return { kind: 'corrupt', sha: createHash('sha1').update(raw).digest('hex') };
+    return { kind: 'corrupt', sha: createHash('sha1').update(raw).digest('hex'), error: err };
   }
 
   private parseCheckpoint(agentId: string, raw: string): Checkpoint | DataCorruptError {
