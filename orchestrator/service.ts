@@ -156,13 +156,17 @@ export class OrchestratorService {
   }
 
   private async heartbeat(): Promise<void> {
+    const now = Date.now();
+    const currentTasks = [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since, phase: 'planning' as const }));
     const status: AgentStatus = {
       agentId: this.agentId,
       role: 'master',
-      state: this.planning.size > 0 ? 'busy' : 'idle',
-      currentTasks: [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since })),
-      heartbeat: Date.now(),
+      state: this.planning.size > 0 ? 'planning' : 'idle',
+      currentTask: currentTasks[0] ?? null,
+      currentTasks,
+      heartbeat: now,
       startedAt: this.startedAt,
+      uptimeMs: now - this.startedAt,
       tasksCompleted: this.planned,
       tasksFailed: this.failed,
       concurrency: 4,

@@ -149,7 +149,7 @@ export interface AgentView extends AgentStatus {
   heartbeatAgeMs: number;
   /** Not stopped, but its heartbeat is overdue: the process is probably dead. */
   stale: boolean;
-  /** Running (idle or busy) with a fresh heartbeat. */
+  /** Running (neither stopping nor offline) with a fresh heartbeat. */
   live: boolean;
 }
 
@@ -159,7 +159,7 @@ export async function agentViews(session: Pick<Session, 'redis' | 'keys' | 'conf
   return {
     agents: agents.map((a) => {
       const heartbeatAgeMs = Math.max(0, now - a.heartbeat);
-      const running = a.state === 'idle' || a.state === 'busy';
+      const running = a.state !== 'stopping' && a.state !== 'offline';
       const stale = a.state !== 'offline' && heartbeatAgeMs > staleMs;
       return { ...a, heartbeatAgeMs, stale, live: running && !stale };
     }),

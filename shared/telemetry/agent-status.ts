@@ -2,14 +2,35 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Keys } from '../redis/keys.js';
 
-/** One agent's entry in `codegod:agents:status` (agent id → JSON), refreshed on every heartbeat. */
+/** What a running task is doing: the ORPAV phase it is in. */
+export const AGENT_PHASES = ['observing', 'reasoning', 'planning', 'acting', 'validating'] as const;
+export const AgentPhaseSchema = z.enum(AGENT_PHASES);
+export type AgentPhase = z.infer<typeof AgentPhaseSchema>;
+
+/**
+ * An agent's live state. With a task: the phase of its oldest running task (the orchestrator
+ * is `planning` while it plans a goal). Without: `idle`; `backoff` while a failed attempt
+ * waits for its retry; `error` when its last task failed for good (until it takes the next);
+ * `stopping` while a shutdown lets running tasks finish; `offline` once stopped.
+ */
+export const AGENT_STATES = ['idle', ...AGENT_PHASES, 'backoff', 'error', 'stopping', 'offline'] as const;
+export const AgentStateSchema = z.enum(AGENT_STATES);
+export type AgentState = z.infer<typeof AgentStateSchema>;
+
+const CurrentTaskSchema = z.object({ buildId: z.string(), taskId: z.string(), since: z.number(), phase: AgentPhaseSchema.optional() });
+
+/** One agent's entry in `codegod:agents:status` (agent id → JSON), refreshed on every heartbeat and phase change. */
 export const AgentStatusSchema = z.object({
   agentId: z.string(),
   role: z.string(),
-  state: z.enum(['idle', 'busy', 'stopping', 'offline']),
-  currentTasks: z.array(z.object({ buildId: z.string(), taskId: z.string(), since: z.number() })),
+  state: AgentStateSchema,
+  /** The oldest running task, with its phase; null when none runs. */
+  currentTask: CurrentTaskSchema.nullable().default(null),
+  currentTasks: z.array(CurrentTaskSchema),
   heartbeat: z.number(),
   startedAt: z.number(),
+  /** Milliseconds since the process started, as of the heartbeat. */
+  uptimeMs: z.number().int().min(0).default(0),
   tasksCompleted: z.number().int(),
   tasksFailed: z.number().int(),
   concurrency: z.number().int(),

@@ -329,11 +329,11 @@ describe('TeamKnowledge', () => {
   });
 
   it('is shared within a build and read-only to other builds', async () => {
-    await knowledge.set('b-one', 'b-one', 'venv_path', '/ws/b-one/.venv');
-    await knowledge.set('b-one', 'b-one', 'python_version', '3.11');
-    await knowledge.set('b-two', 'b-two', 'venv_path', '/ws/b-two/.venv');
+    await knowledge.set('b-one', { buildId: 'b-one', role: 'backend' }, 'venv_path', '/ws/b-one/.venv');
+    await knowledge.set('b-one', { buildId: 'b-one', role: 'backend' }, 'python_version', '3.11');
+    await knowledge.set('b-two', { buildId: 'b-two', role: 'backend' }, 'venv_path', '/ws/b-two/.venv');
 
-    const err = await rejection(knowledge.set('b-one', 'b-two', 'venv_path', '/elsewhere'));
+    const err = await rejection(knowledge.set('b-one', { buildId: 'b-two', role: 'backend' }, 'venv_path', '/elsewhere'));
     expect(err.code).toBe('KNOWLEDGE_DENIED');
     expect(err.message).toBe('knowledge of build b-one is read-only to agents of build b-two');
 
@@ -342,27 +342,48 @@ describe('TeamKnowledge', () => {
     expect(await knowledge.get('b-none')).toEqual({});
   });
 
+  it('lets only the owning role write a key, and tells the others why', async () => {
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'backend' }, 'venv_path', '.venv');
+    const denied = await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'frontend' }, 'venv_path', 'node_modules/.venv'));
+    expect(denied.code).toBe('KNOWLEDGE_DENIED');
+    expect(denied.message).toBe(
+      "team knowledge 'venv_path' is owned by the backend agents: a frontend agent may read it but not write it (frontend owns: package_manager, build_command, entry_point, npm_*, node_*, package_*, build_*, frontend_*)",
+    );
+    // Owned by name even before anyone wrote it.
+    expect((await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'backend' }, 'test_command_unittest', 'x'))).code).toBe('KNOWLEDGE_DENIED');
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'testing' }, 'test_command_unittest', 'python3 -m unittest');
+    // A key no role claims belongs to its first writer.
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'devops' }, 'release_notes', 'README.md');
+    expect((await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'testing' }, 'release_notes', 'x'))).message).toContain('owned by the devops agents');
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'devops' }, 'release_notes', 'NOTES.md');
+    expect(await knowledge.entries('b-own')).toEqual([
+      { key: 'release_notes', value: 'NOTES.md', owner: 'devops' },
+      { key: 'test_command_unittest', value: 'python3 -m unittest', owner: 'testing' },
+      { key: 'venv_path', value: '.venv', owner: 'backend' },
+    ]);
+  });
+
   it('refuses bad keys, long values and bad build ids', async () => {
-    expect((await rejection(knowledge.set('b1', 'b1', 'EntryPoint', 'x'))).code).toBe('KNOWLEDGE_INVALID');
-    expect((await rejection(knowledge.set('b1', 'b1', '9lives', 'x'))).code).toBe('KNOWLEDGE_INVALID');
-    const long = await rejection(knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars + 1)));
+    expect((await rejection(knowledge.set('b1', { buildId: 'b1', role: 'backend' }, 'EntryPoint', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    expect((await rejection(knowledge.set('b1', { buildId: 'b1', role: 'backend' }, '9lives', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    const long = await rejection(knowledge.set('b1', { buildId: 'b1', role: 'frontend' }, 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars + 1)));
     expect(long.message).toContain(`at most ${KNOWLEDGE_LIMITS.valueMaxChars}`);
     expect((await rejection(knowledge.get('b}1'))).code).toBe('KNOWLEDGE_INVALID');
-    await knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars));
+    await knowledge.set('b1', { buildId: 'b1', role: 'frontend' }, 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars));
     expect(Object.keys(await knowledge.get('b1'))).toEqual(['entry_point']);
   });
 
   it('caps the keys of a build atomically, and overwriting still works at the cap', async () => {
     const cap = KNOWLEDGE_LIMITS.keysPerBuild;
-    for (let i = 0; i < cap - 5; i += 1) await knowledge.set('full', 'full', `k${i}`, 'v');
+    for (let i = 0; i < cap - 5; i += 1) await knowledge.set('full', { buildId: 'full', role: 'backend' }, `k${i}`, 'v');
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => knowledge.set('full', 'full', `extra_${i}`, 'v')),
+      Array.from({ length: 20 }, (_, i) => knowledge.set('full', { buildId: 'full', role: 'backend' }, `extra_${i}`, 'v')),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
     expect(await redis.hlen(keys.knowledge('full'))).toBe(cap);
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect((refused.reason as CodegodError).message).toContain(`already holds ${cap} knowledge keys`);
-    await knowledge.set('full', 'full', 'k0', 'changed');
+    await knowledge.set('full', { buildId: 'full', role: 'backend' }, 'k0', 'changed');
     expect((await knowledge.get('full')).k0).toBe('changed');
   });
 });

@@ -8,6 +8,7 @@ import { createLogger } from '../../shared/logger.js';
 import type { Role } from '../../shared/domain/roles.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { ActionContext, ActionResult, KnowledgeAccess } from '../../workers/actions/action.js';
+import type { KnowledgeEntry } from '../../shared/memory/team-knowledge.js';
 import { NO_DOCKER_ENDPOINT } from '../../workers/roles/devops.js';
 import { roleDefinition } from '../../workers/roles/index.js';
 import type { ErrorTriage } from '../../workers/roles/testing.js';
@@ -35,6 +36,9 @@ class MemoryKnowledge implements KnowledgeAccess {
   readonly values: Record<string, string> = {};
   async get(): Promise<Record<string, string>> {
     return { ...this.values };
+  }
+  async entries(): Promise<KnowledgeEntry[]> {
+    return Object.entries(this.values).map(([key, value]) => ({ key, value }));
   }
   async set(key: string, value: string): Promise<void> {
     this.values[key] = value;

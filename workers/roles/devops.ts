@@ -3,6 +3,7 @@ import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
 import { PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import { defineSandboxAction, runCommand, runCommandAction } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
+import { recordKnowledgeAction } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -280,6 +281,7 @@ export const DEVOPS_ACTIONS: readonly ActionDef[] = [
   runContainerAction,
   deployAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 

@@ -4,6 +4,7 @@ import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { ArgParam, type ActionDef } from '../actions/action.js';
 import { commandSucceeded, defineSandboxAction, execCommand, runCommand, runCommandAction, type CommandContext } from '../actions/command.js';
 import { FILE_ACTIONS, findFiles, pathExists, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
+import { recordKnowledgeAction } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -391,6 +392,7 @@ export const FRONTEND_ACTIONS: readonly ActionDef[] = [
   checkEntryPointAction,
   buildFrontendAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 

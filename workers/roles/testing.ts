@@ -1,5 +1,6 @@
 import { join, posix } from 'node:path';
 import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
+import { errorMessage } from '../../shared/domain/errors.js';
 import { z } from 'zod';
 import { SANDBOX_DIR, type FileStat } from '../../shared/sandbox/sandbox.js';
 import { FollowupRequestSchema } from '../../shared/domain/followup.js';
@@ -11,6 +12,7 @@ import {
   commandSucceeded,
   defineSandboxAction,
   execCommand,
+  formatCommandLine,
   renderRunResult,
   runCommandAction,
   sandboxRefusal,
@@ -18,6 +20,7 @@ import {
   type CommandSpec,
 } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, pathExists, statPath } from '../actions/files.js';
+import { recordKnowledgeAction } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import { KNOWLEDGE_VENV_PATH, PYTHON_ENV, findVenv, probePythonVersion, pythonCommand } from './backend.js';
 import { NPM_ENV, hasRealTestScript, readPackageJson } from './frontend.js';
@@ -289,6 +292,16 @@ export function triageErrorOutput(text: string, workspace?: string): ErrorTriage
 
 // --- actions ------------------------------------------------------------------------------------
 
+/** Records `test_command_<runner>` in team knowledge; knowledge that cannot be written (the build's cap) is no reason to fail the run. */
+async function recordTestCommand(ctx: ActionContext, suite: Suite): Promise<void> {
+  const line = `${formatCommandLine(suite.spec.command, suite.spec.args)}${suite.spec.cwd && suite.spec.cwd !== '.' ? `  (in ${suite.spec.cwd})` : ''}`;
+  try {
+    await ctx.knowledge.set(`test_command_${suite.runner}`, line.slice(0, 500));
+  } catch (err) {
+    ctx.logger.warn({ err: errorMessage(err) }, 'could not record the test command');
+  }
+}
+
 export const runTestsAction = defineSandboxAction({
   name: 'run_tests',
   description:
@@ -323,6 +336,8 @@ export const runTestsAction = defineSandboxAction({
       sections.push(`== ${suite.runner} ==\n${renderRunResult(suite.spec, outcome.result)}`);
     }
     const head = `tests ${ok ? 'passed' : 'FAILED'}: ${describeCounts(total)} [${tallies.join('; ')}]`;
+    // How to run the tests is the testing agents' team knowledge: others read it from there.
+    if (ok) for (const suite of plan.suites) await recordTestCommand(ctx, suite);
     return { ok, output: `${head}\n${sections.join('\n\n')}`, exitCode };
   },
 });
@@ -497,6 +512,7 @@ export const TESTING_ACTIONS: readonly ActionDef[] = [
   debugErrorAction,
   reportFollowupAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 
