@@ -24,13 +24,10 @@ export const AgentStatusSchema = z.object({
   agentId: z.string(),
   role: z.string(),
   state: AgentStateSchema,
-  /** The oldest running task, with its phase; null when none runs. */
-  currentTask: CurrentTaskSchema.nullable().default(null),
+  /** Oldest first; `phase` is what the task is doing. */
   currentTasks: z.array(CurrentTaskSchema),
   heartbeat: z.number(),
   startedAt: z.number(),
-  /** Milliseconds since the process started, as of the heartbeat. */
-  uptimeMs: z.number().int().min(0).default(0),
   tasksCompleted: z.number().int(),
   tasksFailed: z.number().int(),
   concurrency: z.number().int(),
@@ -38,6 +35,11 @@ export const AgentStatusSchema = z.object({
   host: z.string(),
 });
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
+
+/** What readers show besides the stored fields: the task the state is about, and the uptime as of the last heartbeat. */
+export function agentSummary(a: AgentStatus): { currentTask: AgentStatus['currentTasks'][number] | null; uptimeMs: number } {
+  return { currentTask: a.currentTasks[0] ?? null, uptimeMs: Math.max(0, a.heartbeat - a.startedAt) };
+}
 
 /** All agents with a parseable status; malformed entries are reported, not thrown. */
 export async function listAgents(redis: Redis, keys: Keys): Promise<{ agents: AgentStatus[]; malformed: string[] }> {

@@ -302,12 +302,12 @@ describe('doctor', () => {
     await h.redis.hset(
       keys.agentsStatus,
       'backend-gone',
-      JSON.stringify({ agentId: 'backend-gone', role: 'backend', state: 'busy', currentTasks: [{ buildId: UNKNOWN, taskId: 'api', since: old }], heartbeat: old, startedAt: old, tasksCompleted: 3, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h' }),
+      JSON.stringify({ agentId: 'backend-gone', role: 'backend', state: 'acting', currentTasks: [{ buildId: UNKNOWN, taskId: 'api', since: old, phase: 'acting' }], heartbeat: old, startedAt: old - 3_600_000, tasksCompleted: 3, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h' }),
     );
     await h.redis.hset(keys.agentsStatus, 'broken', '{nope');
     const r = await cli(['status'], env);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`backend-gone +backend +busy \\(stale\\) +${UNKNOWN}/api +2m 00s ago +3`));
+    expect(r.stdout).toMatch(new RegExp(`backend-gone +backend +acting \\(stale\\) +${UNKNOWN}/api +1h 00m +2m 00s ago +3`));
     expect(r.stdout).toMatch(/1 agent\(s\) stale: no heartbeat for over 2m 00s/);
     expect(r.stdout).toContain('unreadable agent entries: broken');
     const json = JSON.parse((await cli(['status', '--json'], env)).stdout) as { agents: Array<{ agentId: string; stale: boolean; live: boolean }>; malformedAgents: string[] };

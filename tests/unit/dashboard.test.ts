@@ -102,7 +102,7 @@ describe('taskStatus', () => {
 describe('agentView', () => {
   it('marks an agent stale after three missed heartbeats, never an offline one', () => {
     const base = {
-      agentId: 'a', role: 'backend', state: 'idle' as const, currentTask: null, currentTasks: [], heartbeat: 10_000, startedAt: 0, uptimeMs: 10_000,
+      agentId: 'a', role: 'backend', state: 'idle' as const, currentTasks: [], heartbeat: 10_000, startedAt: 0,
       tasksCompleted: 0, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h',
     };
     expect(agentView(base, 12_000, 1_000)).toMatchObject({ heartbeatAgeMs: 2_000, stale: false });
