@@ -69,12 +69,15 @@ export async function wipeCommand(ctx: CliContext, opts: WipeOptions): Promise<n
   return withSession(ctx, async (session) => {
     const store = new MemoryStore(session.redis, session.keys, session.logger);
     let wiped: number;
+    let malformed = false;
     if (target.kind === 'agent') {
-      const memory = await store.wipe(target.agentId);
-      if (memory === null) throw new CodegodError('MEMORY_NOT_FOUND', `agent ${target.agentId} has no memory to wipe`, { exitCode: EXIT.NOT_FOUND });
+      const { memory, wrote } = await store.wipe(target.agentId);
+      if (!wrote) throw new CodegodError('MEMORY_NOT_FOUND', `agent ${target.agentId} has no memory to wipe`, { exitCode: EXIT.NOT_FOUND });
+      malformed = memory === null;
       wiped = 1;
     } else wiped = target.kind === 'role' ? await store.wipeRole(target.role) : await store.wipeAll();
     if (opts.json) ctx.json({ wiped });
+    else if (malformed) ctx.out(`wiped ${describe(target)}: it was malformed and is deleted (checkpoints kept)`);
     else ctx.out(`wiped ${describe(target)}: ${wiped} memor${wiped === 1 ? 'y' : 'ies'} (role and core knowledge kept; checkpoints kept)`);
     return EXIT.OK;
   });

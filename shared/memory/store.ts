@@ -114,12 +114,13 @@ export class MemoryStore {
 
   /**
    * Wipes the agent's memory (see `wipeMemory`); its checkpoints stay, so a wipe can be undone
-   * with `restore`. Returns the wiped memory, or null when the agent has none. A malformed
-   * memory has no role or knowledge left to keep: it is deleted.
+   * with `restore`. Returns the wiped memory and whether anything was written: a malformed
+   * memory has no role or knowledge left to keep, so it is deleted (`memory` null, `wrote`
+   * true); an agent without memory is left alone (`memory` null, `wrote` false).
    */
-  async wipe(agentId: string): Promise<AgentMemory | null> {
+  async wipe(agentId: string): Promise<{ memory: AgentMemory | null; wrote: boolean }> {
     checkAgentId(agentId);
-    return (await this.wipeWhere(agentId, () => true)).memory;
+    return this.wipeWhere(agentId, () => true);
   }
 
   /** Wipes every known agent; returns how many memories were wiped. */

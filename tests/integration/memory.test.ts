@@ -160,7 +160,8 @@ describe('MemoryStore', () => {
   it('wipe keeps role and core knowledge, clears the rest, and leaves checkpoints', async () => {
     await store.update('w1', 'backend', (m) => busy(m, 'w1'));
     await store.checkpoint('w1', 'before-wipe');
-    const wiped = await store.wipe('w1');
+    const { memory: wiped, wrote } = await store.wipe('w1');
+    expect(wrote).toBe(true);
     expect(wiped).toMatchObject({
       role: 'backend',
       knowledge: { venv_path: '/ws/w1/.venv' },
@@ -173,7 +174,10 @@ describe('MemoryStore', () => {
     });
     expect(await store.load('w1', 'backend')).toEqual(wiped);
     expect((await store.listCheckpoints('w1')).map((c) => c.name)).toEqual(['before-wipe']);
-    expect(await store.wipe('nobody')).toBeNull();
+    expect(await store.wipe('nobody')).toEqual({ memory: null, wrote: false });
+    await redis.set(keys.agentMemory('garbled'), '{"agentId"');
+    expect(await store.wipe('garbled')).toEqual({ memory: null, wrote: true });
+    expect(await redis.exists(keys.agentMemory('garbled'))).toBe(0);
   });
 
   it('wipeRole wipes only that role; wipeAll wipes every agent, malformed ones included', async () => {
