@@ -54,7 +54,9 @@ describe('handoff between tasks', () => {
         // ...then asks the backend for the fix.
         {
           match: { phase: 'plan', task: 'check' },
-          reply: plan1([{ action: 'report_followup', params: { ...HELPER_FOLLOWUP, description: 'The check needs backend/helper.py.' } }]),
+          reply: plan1([
+            { action: 'report_followup', params: { role: HELPER_FOLLOWUP.role, title: HELPER_FOLLOWUP.title, description: 'The check needs backend/helper.py.', rerun: HELPER_FOLLOWUP.rerun } },
+          ]),
         },
         { match: { phase: 'plan', role: 'backend' }, reply: plan1([{ action: 'write_file', params: { path: 'backend/helper.py', content: 'X = 1\n' } }]) },
         { match: { phase: 'validate', role: 'backend' }, reply: validateWith([{ kind: 'file_exists', target: 'backend/helper.py' }]) },
