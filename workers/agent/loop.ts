@@ -158,9 +158,9 @@ export class AgentLoop {
   /** The context message of iteration `it`: memory as it stands now, the facts Observe found, failed iterations. */
   private async contextOf(task: LoopTask, state: LoopState, it: Iteration): Promise<BudgetedMessage> {
     if (this.context?.n === it.n) return this.context.message;
-    const memory = this.initialMemory !== undefined ? this.initialMemory : await this.readMemory(task);
+    const initial = this.initialMemory;
     this.initialMemory = undefined;
-    const team = await this.deps.knowledge.entries();
+    const [memory, team] = await Promise.all([initial !== undefined ? initial : this.readMemory(task), this.deps.knowledge.entries()]);
     const message = this.prompts!.context({
       memory: memoryLines(memory, team, { buildId: task.buildId, taskId: task.taskId, role: this.deps.role.role }),
       observations: it.observe!.facts,
@@ -181,8 +181,9 @@ export class AgentLoop {
       it.observe = { facts: obs.facts, findings: obs.findings.slice(0, 20).map((f) => clip(f, 500)), ms: Date.now() - t0 };
       // Read before this iteration's notes land, so the context holds only earlier attempts.
       await this.contextOf(task, state, it);
-      await this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${taskTag(task.buildId, task.taskId)}${f}`), m));
-      await this.checkpoint(task, state, 'observe');
+      const noted = this.remember(task, (m) => obs.findings.slice(0, 5).reduce((acc, f) => addObservation(acc, `${taskTag(task.buildId, task.taskId)}${f}`), m));
+      // The findings are in memory before the checkpoint counts Observe as done.
+      await this.checkpoint(task, state, 'observe', noted);
     }
     const context = await this.contextOf(task, state, it);
     if (!it.reason) {
@@ -451,8 +452,9 @@ export class AgentLoop {
     };
   }
 
-  private async checkpoint(task: LoopTask, state: LoopState, phase: ReasoningPhase): Promise<void> {
-    await this.save(task, state);
+  /** Saves the state (and waits for `alongside`, written at the same time) before the phase's crash point. */
+  private async checkpoint(task: LoopTask, state: LoopState, phase: ReasoningPhase, alongside?: Promise<void>): Promise<void> {
+    await Promise.all([this.save(task, state), alongside]);
     this.deps.crash(`after-${phase}`);
   }
 
