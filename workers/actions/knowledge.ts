@@ -1,7 +1,22 @@
 import { z } from 'zod';
 import { CodegodError } from '../../shared/domain/errors.js';
 import { KNOWLEDGE_KEY_PATTERN, KNOWLEDGE_LIMITS } from '../../shared/memory/team-knowledge.js';
-import { defineAction } from './action.js';
+import { errorMessage } from '../../shared/domain/errors.js';
+import { defineAction, type ActionContext } from './action.js';
+
+/**
+ * Records what an action found out (the venv, the image it built, the test command that
+ * passed) in the build's team knowledge, for the other agents. The action did its work
+ * whether or not this is written (the build may be at its cap of keys), so a refusal is
+ * logged, never the action's failure.
+ */
+export async function shareKnowledge(ctx: Pick<ActionContext, 'knowledge' | 'logger'>, key: string, value: string): Promise<void> {
+  try {
+    await ctx.knowledge.set(key, value);
+  } catch (err) {
+    ctx.logger.warn({ key, err: errorMessage(err) }, 'could not record team knowledge');
+  }
+}
 
 /**
  * Recording a fact in the build's team knowledge, for the other agents (a test command, an

@@ -1,6 +1,5 @@
 import { join, posix } from 'node:path';
 import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
-import { errorMessage } from '../../shared/domain/errors.js';
 import { z } from 'zod';
 import { SANDBOX_DIR, type FileStat } from '../../shared/sandbox/sandbox.js';
 import { FollowupRequestSchema } from '../../shared/domain/followup.js';
@@ -20,7 +19,7 @@ import {
   type CommandSpec,
 } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, pathExists, statPath } from '../actions/files.js';
-import { recordKnowledgeAction } from '../actions/knowledge.js';
+import { recordKnowledgeAction, shareKnowledge } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import { KNOWLEDGE_VENV_PATH, PYTHON_ENV, findVenv, probePythonVersion, pythonCommand } from './backend.js';
 import { NPM_ENV, hasRealTestScript, readPackageJson } from './frontend.js';
@@ -292,14 +291,10 @@ export function triageErrorOutput(text: string, workspace?: string): ErrorTriage
 
 // --- actions ------------------------------------------------------------------------------------
 
-/** Records `test_command_<runner>` in team knowledge; knowledge that cannot be written (the build's cap) is no reason to fail the run. */
-async function recordTestCommand(ctx: ActionContext, suite: Suite): Promise<void> {
+/** How to run a suite that passed, for the other agents: `test_command_<runner>`. */
+function recordTestCommand(ctx: ActionContext, suite: Suite): Promise<void> {
   const line = `${formatCommandLine(suite.spec.command, suite.spec.args)}${suite.spec.cwd && suite.spec.cwd !== '.' ? `  (in ${suite.spec.cwd})` : ''}`;
-  try {
-    await ctx.knowledge.set(`test_command_${suite.runner}`, line.slice(0, 500));
-  } catch (err) {
-    ctx.logger.warn({ err: errorMessage(err) }, 'could not record the test command');
-  }
+  return shareKnowledge(ctx, `test_command_${suite.runner}`, line.slice(0, 500));
 }
 
 export const runTestsAction = defineSandboxAction({
