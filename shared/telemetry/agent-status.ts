@@ -23,7 +23,9 @@ const CurrentTaskSchema = z.object({ buildId: z.string(), taskId: z.string(), si
 export const AgentStatusSchema = z.object({
   agentId: z.string(),
   role: z.string(),
-  state: AgentStateSchema,
+  // `busy` is what versions before the phases wrote for any running task; their entries stay
+  // readable (and expirable) after an upgrade.
+  state: z.preprocess((v) => (v === 'busy' ? 'acting' : v), AgentStateSchema),
   /** Oldest first; `phase` is what the task is doing. */
   currentTasks: z.array(CurrentTaskSchema),
   heartbeat: z.number(),
