@@ -156,12 +156,14 @@ export class OrchestratorService {
   }
 
   private async heartbeat(): Promise<void> {
+    const now = Date.now();
+    const currentTasks = [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since, phase: 'planning' as const }));
     const status: AgentStatus = {
       agentId: this.agentId,
       role: 'master',
-      state: this.planning.size > 0 ? 'busy' : 'idle',
-      currentTasks: [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since })),
-      heartbeat: Date.now(),
+      state: this.planning.size > 0 ? 'planning' : 'idle',
+      currentTasks,
+      heartbeat: now,
       startedAt: this.startedAt,
       tasksCompleted: this.planned,
       tasksFailed: this.failed,

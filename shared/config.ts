@@ -28,6 +28,8 @@ const retention = (def: string) =>
       return ms;
     });
 
+const temperature = z.coerce.number().min(0).max(2).optional();
+
 export const ConfigSchema = z.object({
   REDIS_URL: z
     .string()
@@ -113,6 +115,17 @@ export const ConfigSchema = z.object({
   LLM_MODEL_FRONTEND: z.string().min(1).optional(),
   LLM_MODEL_DEVOPS: z.string().min(1).optional(),
   LLM_MODEL_TESTING: z.string().min(1).optional(),
+  /** Per-role endpoints (a second, smaller model for some roles); default VLLM_API_URL. */
+  VLLM_API_URL_BACKEND: z.string().url().optional(),
+  VLLM_API_URL_FRONTEND: z.string().url().optional(),
+  VLLM_API_URL_DEVOPS: z.string().url().optional(),
+  VLLM_API_URL_TESTING: z.string().url().optional(),
+  /** Sampling temperature sent with every request; unset leaves the server's default. */
+  LLM_TEMPERATURE: temperature,
+  LLM_TEMPERATURE_BACKEND: temperature,
+  LLM_TEMPERATURE_FRONTEND: temperature,
+  LLM_TEMPERATURE_DEVOPS: temperature,
+  LLM_TEMPERATURE_TESTING: temperature,
   LLM_TIMEOUT_MS: int(120_000, 100),
   LLM_MAX_RETRIES: int(3, 0, 20),
   /** Requests in flight per process; vLLM batches them, so keep it at least the worker concurrency. */
@@ -126,6 +139,12 @@ export const ConfigSchema = z.object({
   LLM_STRUCTURED_OUTPUT: z.enum(['json_schema', 'json_object']).default('json_schema'),
   /** ORPAV iterations per task before the loop counts as stuck. */
   CODEGOD_MAX_ITERATIONS: int(4, 1, 50),
+  /**
+   * Estimated tokens one agent prompt may hold (system, task, handoff, memory, phase input);
+   * what does not fit is cut with a marker. The default leaves room for the plan phase's
+   * 4096-token reply in an 8k context; raise it for larger contexts.
+   */
+  CODEGOD_PROMPT_BUDGET_TOKENS: int(4_096, 1_024, 1_000_000),
   CODEGOD_COMMAND_TIMEOUT_MS: int(120_000, 100),
   CODEGOD_OUTPUT_CAP_BYTES: int(64 * 1024, 1024),
   /** Docker endpoint for devops image/container actions; unset means those actions are refused. */

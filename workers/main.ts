@@ -6,7 +6,7 @@ import { orchestratorHooks } from '../shared/engine/completion-hooks.js';
 import { ROLE_WORKER_STOP_MS, RoleWorker, type RoleWorkerOptions } from '../shared/engine/role-worker.js';
 import type { TaskExecutor } from '../shared/engine/task-executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { MemoryStore } from '../shared/memory/memory.js';
+import { MemoryStore } from '../shared/memory/store.js';
 import { onShutdown, runMain } from '../shared/process.js';
 import type { Running, WorkerProgram } from '../shared/programs.js';
 import { scrubProcessEnv } from '../shared/sandbox/sandbox.js';

@@ -10,7 +10,8 @@ import { pack as tarPack, type Pack } from 'tar-stream';
 import { z } from 'zod';
 import { BUILD_ID_PATTERN } from '../../shared/domain/build.js';
 import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
-import { MemoryStore } from '../../shared/memory/memory.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { exportMemories } from '../../shared/memory/transfer.js';
 import { displayUrl } from '../../shared/redis/connection.js';
 import { keysUnder, restoreSnapshot, SnapshotEntrySchema, takeSnapshot, type SnapshotEntry } from '../../shared/redis/snapshot.js';
 import { SANDBOX_DIR } from '../../shared/sandbox/sandbox.js';
@@ -125,7 +126,7 @@ export async function backupCommand(ctx: CliContext, file: string, opts: { json?
       const { keys, redis } = session;
       const memories = new MemoryStore(redis, keys, session.logger);
       const snapshot = await takeSnapshot(redis, keys.prefix, new Set([keys.agentsStatus]), async () => ({
-        memories: await memories.exportAll(),
+        memories: await exportMemories(memories),
         builds: await redis.zrange(keys.builds, 0, -1),
       }));
       if (!snapshot.paused) ctx.err('codegod: warning: Redis refused CLIENT PAUSE; the snapshot was taken with writes going on (best taken while no build runs)');

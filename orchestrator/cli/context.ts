@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { listAgents, type AgentStatus } from '../../shared/telemetry/agent-status.js';
+import { agentSummary, listAgents, type AgentStatus } from '../../shared/telemetry/agent-status.js';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { createLogger, type LogFormat, type Logger } from '../../shared/logger.js';
@@ -145,11 +145,11 @@ export function staleAfterMs(config: Config): number {
   return Math.max(3 * config.CODEGOD_HEARTBEAT_MS, 15_000);
 }
 
-export interface AgentView extends AgentStatus {
+export interface AgentView extends AgentStatus, ReturnType<typeof agentSummary> {
   heartbeatAgeMs: number;
   /** Not stopped, but its heartbeat is overdue: the process is probably dead. */
   stale: boolean;
-  /** Running (idle or busy) with a fresh heartbeat. */
+  /** Running (neither stopping nor offline) with a fresh heartbeat. */
   live: boolean;
 }
 
@@ -159,9 +159,9 @@ export async function agentViews(session: Pick<Session, 'redis' | 'keys' | 'conf
   return {
     agents: agents.map((a) => {
       const heartbeatAgeMs = Math.max(0, now - a.heartbeat);
-      const running = a.state === 'idle' || a.state === 'busy';
+      const running = a.state !== 'stopping' && a.state !== 'offline';
       const stale = a.state !== 'offline' && heartbeatAgeMs > staleMs;
-      return { ...a, heartbeatAgeMs, stale, live: running && !stale };
+      return { ...a, ...agentSummary(a), heartbeatAgeMs, stale, live: running && !stale };
     }),
     malformed,
   };

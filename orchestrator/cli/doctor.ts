@@ -134,7 +134,8 @@ async function llmCheck(ctx: CliContext, config: Config): Promise<CheckResult> {
   try {
     const found = await bounded(checkLlm(quick, { logger: ctx.logger }), LLM_CHECK_MS, `the LLM at ${displayUrl(config.VLLM_API_URL)}`);
     const others = found.models.length > 1 ? ` (serves ${found.models.length} models)` : '';
-    return { status: 'ok', check: 'LLM', detail: `${found.url} serves ${found.model}${others}` };
+    const roles = (found.roles ?? []).map((r) => `; ${r.role}: ${r.url} serves ${r.model}`).join('');
+    return { status: 'ok', check: 'LLM', detail: `${found.url} serves ${found.model}${others}${roles}` };
   } catch (err) {
     if (err instanceof CodegodError || err instanceof CheckTimeout) return { status: 'fail', check: 'LLM', detail: err.message };
     return { status: 'fail', check: 'LLM', detail: `check failed: ${errorMessage(err)}; check VLLM_API_URL` };

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../shared/config.js';
 import { CodegodError, isRedisFull, RedisFullError } from '../../shared/domain/errors.js';
 import { LOG_FORMATS, type LogFormat } from '../../shared/logger.js';
-import { MEMORY_ROLES } from '../../shared/memory/memory.js';
+import { MEMORY_ROLES } from '../../shared/memory/schema.js';
 import { runMain } from '../../shared/process.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import type { Programs } from '../../shared/programs.js';

@@ -2,7 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { resolve } from 'node:path';
 import { CodegodError } from '../../shared/domain/errors.js';
-import { MemoryRoleSchema, MemoryStore, MEMORY_ROLES, type MemoryRole } from '../../shared/memory/memory.js';
+import { MemoryRoleSchema, MEMORY_ROLES, type MemoryRole } from '../../shared/memory/schema.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { exportMemories, importMemories } from '../../shared/memory/transfer.js';
 import { usage } from './args.js';
 import { withSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
@@ -67,12 +69,15 @@ export async function wipeCommand(ctx: CliContext, opts: WipeOptions): Promise<n
   return withSession(ctx, async (session) => {
     const store = new MemoryStore(session.redis, session.keys, session.logger);
     let wiped: number;
+    let malformed = false;
     if (target.kind === 'agent') {
-      const memory = await store.wipe(target.agentId);
-      if (memory === null) throw new CodegodError('MEMORY_NOT_FOUND', `agent ${target.agentId} has no memory to wipe`, { exitCode: EXIT.NOT_FOUND });
+      const { memory, wrote } = await store.wipe(target.agentId);
+      if (!wrote) throw new CodegodError('MEMORY_NOT_FOUND', `agent ${target.agentId} has no memory to wipe`, { exitCode: EXIT.NOT_FOUND });
+      malformed = memory === null;
       wiped = 1;
     } else wiped = target.kind === 'role' ? await store.wipeRole(target.role) : await store.wipeAll();
     if (opts.json) ctx.json({ wiped });
+    else if (malformed) ctx.out(`wiped ${describe(target)}: it was malformed and is deleted (checkpoints kept)`);
     else ctx.out(`wiped ${describe(target)}: ${wiped} memor${wiped === 1 ? 'y' : 'ies'} (role and core knowledge kept; checkpoints kept)`);
     return EXIT.OK;
   });
@@ -108,7 +113,7 @@ export async function listCommand(ctx: CliContext, agentId: string | undefined, 
       }
       return EXIT.OK;
     }
-    const doc = await store.exportAll();
+    const doc = await exportMemories(store);
     if (opts.json) {
       ctx.json({
         agents: doc.agents.map((a) => ({
@@ -164,7 +169,7 @@ function fileError(action: 'read' | 'write', file: string, err: unknown): Codego
 /** `memory export <file>`: every agent's memory and checkpoints as one JSON document (`-` for stdout). */
 export async function exportCommand(ctx: CliContext, file: string): Promise<number> {
   return withSession(ctx, async (session) => {
-    const doc = await new MemoryStore(session.redis, session.keys, session.logger).exportAll();
+    const doc = await exportMemories(new MemoryStore(session.redis, session.keys, session.logger));
     const text = `${JSON.stringify(doc, null, 2)}\n`;
     if (file === '-') {
       ctx.io.stdout.write(text);
@@ -191,7 +196,7 @@ export async function importCommand(ctx: CliContext, file: string, opts: { repla
     throw new CodegodError('MEMORY_INVALID', `${file} is not JSON (${err instanceof Error ? err.message : String(err)})`, { exitCode: EXIT.USAGE });
   }
   return withSession(ctx, async (session) => {
-    const result = await new MemoryStore(session.redis, session.keys, session.logger).importAll(doc, { replace: opts.replace === true });
+    const result = await importMemories(new MemoryStore(session.redis, session.keys, session.logger), doc, { replace: opts.replace === true });
     if (opts.json) ctx.json(result);
     else {
       const skipped = result.memoriesSkipped ? `, ${result.memoriesSkipped} kept as they were (use --replace to overwrite)` : '';

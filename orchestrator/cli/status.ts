@@ -48,10 +48,12 @@ function doneOf(b: BuildRecord): string {
   return `${b.succeeded}/${b.total}${b.failed ? ` (${b.failed} failed)` : ''}`;
 }
 
+/** The task the agent's state is about, with its phase when the state is not that phase, and how many more run. */
 function agentTask(a: AgentView): string {
   const [first, ...rest] = a.currentTasks;
   if (!first) return '-';
-  return `${first.buildId}/${first.taskId}${rest.length ? ` +${rest.length}` : ''}`;
+  const phase = first.phase && first.phase !== a.state ? ` (${first.phase})` : '';
+  return `${first.buildId}/${first.taskId}${phase}${rest.length ? ` +${rest.length}` : ''}`;
 }
 
 /** `codegod status`: recent builds, queue depths per role, agents. */
@@ -103,10 +105,11 @@ async function overview(ctx: CliContext, session: Session, opts: StatusOptions):
       a.role,
       ctx.colour.state(a.stale ? `${a.state} (stale)` : a.state),
       agentTask(a),
+      formatDuration(a.uptimeMs),
       formatAge(a.heartbeat, now),
       String(a.tasksCompleted),
     ]);
-    ctx.out(...table(['AGENT', 'ROLE', 'STATE', 'TASK', 'HEARTBEAT', 'DONE'], rows).map((l) => `  ${l}`));
+    ctx.out(...table(['AGENT', 'ROLE', 'STATE', 'TASK', 'UPTIME', 'HEARTBEAT', 'DONE'], rows).map((l) => `  ${l}`));
     const stale = agents.filter((a) => a.stale).length;
     if (stale) ctx.out(`  ${stale} agent(s) stale: no heartbeat for over ${formatDuration(Math.min(...agents.filter((a) => a.stale).map((a) => a.heartbeatAgeMs)))}; their process has probably died`);
   }

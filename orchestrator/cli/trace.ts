@@ -11,7 +11,7 @@ export interface TraceOptions {
   full?: boolean;
 }
 
-type Usage = { promptTokens: number; completionTokens: number; calls: number };
+type Usage = NonNullable<Iteration['reason']>['usage'];
 
 /** Tokens the LLM phases of a trace used (Observe and Act are code and use none). */
 export function traceTokens(state: LoopState): number {
@@ -23,7 +23,9 @@ export function traceTokens(state: LoopState): number {
 }
 
 function tokens(u: Usage | undefined): string {
-  return u ? `${formatCount(u.promptTokens + u.completionTokens)} tokens` : '';
+  if (!u) return '';
+  const cut = u.prompt?.cut.length ? ` (prompt cut to fit its budget: ${u.prompt.cut.join(', ')})` : '';
+  return `${formatCount(u.promptTokens + u.completionTokens)} tokens${cut}`;
 }
 
 function params(p: Record<string, unknown>): string {

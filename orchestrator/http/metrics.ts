@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
-import { listAgents } from '../../shared/telemetry/agent-status.js';
+import { AGENT_STATES, listAgents } from '../../shared/telemetry/agent-status.js';
 import { BUILD_STATES } from '../../shared/domain/build.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { ALL_QUEUES, type TaskQueues } from '../../shared/engine/queues.js';
@@ -115,7 +115,7 @@ export class OrchestratorMetrics {
     this.builds = new Gauge({ name: 'codegod_builds', help: 'Builds by state.', labelNames: ['state'], registers });
     this.agents = new Gauge({
       name: 'codegod_agents',
-      help: 'Agents by role and state (stale: no heartbeat for three periods).',
+      help: 'Agents by role and live state (idle, the phase of the current task, backoff, error, stopping, offline; stale: no heartbeat for three periods).',
       labelNames: ['role', 'state'],
       registers,
     });
@@ -170,6 +170,10 @@ export class OrchestratorMetrics {
 
     this.agents.reset();
     const now = Date.now();
+    // Every state of every role present, zeros included, so a panel per state has a series.
+    for (const role of new Set(agents.agents.map((a) => a.role))) {
+      for (const state of [...AGENT_STATES, 'stale']) this.agents.set({ role, state }, 0);
+    }
     for (const a of agents.agents) {
       const view = agentView(a, now, this.heartbeatMs);
       this.agents.inc({ role: a.role, state: view.stale ? 'stale' : a.state });

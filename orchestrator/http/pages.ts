@@ -127,7 +127,7 @@ export function agentsPage(nonce: string): string {
     nav: 'agents',
     body: `<div id="errors"></div>
 <h1>Agents</h1>
-<p class="muted">Every worker process and the orchestrator, as they last reported (a heartbeat older than three periods marks an agent stale).</p>
+<p class="muted">Every worker process and the orchestrator, as they last reported: the state is the phase of an agent's oldest task (observing, reasoning, planning, acting, validating), else idle, backoff (a retry waits) or error (its last task failed); a heartbeat older than three periods marks an agent stale.</p>
 <div class="card"><table>
   <thead><tr><th>Agent</th><th>Role</th><th>State</th><th>Current tasks</th><th>Heartbeat</th><th>Tasks done</th><th>Process</th></tr></thead>
   <tbody id="agents"></tbody>

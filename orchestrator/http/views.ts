@@ -1,4 +1,4 @@
-import type { AgentStatus } from '../../shared/telemetry/agent-status.js';
+import { agentSummary, type AgentStatus } from '../../shared/telemetry/agent-status.js';
 import type { BuildRecord, TaskState } from '../../shared/domain/build.js';
 import type { TaskView } from '../../shared/engine/dag-store.js';
 import type { LoopState } from '../../shared/memory/loop-state.js';
@@ -189,7 +189,7 @@ export function dagLayers(tasks: ReadonlyArray<{ id: string; deps: readonly stri
   });
 }
 
-export interface AgentView extends AgentStatus {
+export interface AgentView extends AgentStatus, ReturnType<typeof agentSummary> {
   heartbeatAgeMs: number;
   /** No heartbeat for three periods: the process is probably gone. */
   stale: boolean;
@@ -197,7 +197,7 @@ export interface AgentView extends AgentStatus {
 
 export function agentView(a: AgentStatus, now: number, heartbeatMs: number): AgentView {
   const heartbeatAgeMs = Math.max(0, now - a.heartbeat);
-  return { ...a, heartbeatAgeMs, stale: a.state !== 'offline' && heartbeatAgeMs > 3 * heartbeatMs };
+  return { ...a, ...agentSummary(a), heartbeatAgeMs, stale: a.state !== 'offline' && heartbeatAgeMs > 3 * heartbeatMs };
 }
 
 /** What the API answers, route by route; the dashboard's scripts (assets/) read these types. */

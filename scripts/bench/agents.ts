@@ -2,7 +2,10 @@
  * `npm run bench:agents` — the ORPAV agent loop against a scripted OpenAI-compatible server
  * that simulates a GPU's latency (time to first token, per-token time, batching penalty).
  *
- *   - LLM calls and tokens per task
+ *   - LLM calls and tokens per task; prompt tokens per task and per phase, and the share of
+ *     each prompt that is a prefix shared with the previous call of the same task (what vLLM's
+ *     prefix cache can reuse; target ≥ 0.6) — for the K independent tasks, and for the todo-app
+ *     scenario (a DAG with handoffs, a failed iteration, a follow-up and a re-run)
  *   - requests in flight against tasks waiting on the LLM (is vLLM's batching used?)
  *   - loop overhead per iteration, LLM and command time excluded: with K tasks at once, and
  *     with one task at a time (the loop's own cost, without other tasks sharing the process)
@@ -15,7 +18,7 @@
  *
  * Options: --tasks K (default 32), --workers N (4), --concurrency C (8), --llm-inflight L (16),
  * --serial S (8 tasks run one at a time), --ttft MS (150), --per-token MS (8), --penalty P
- * (0.03), --json (last line is one JSON object). Uses REDIS_URL when set, else starts a
+ * (0.03), --no-context (skip the todo-app run), --json (last line is one JSON object). Uses REDIS_URL when set, else starts a
  * private redis-server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,8 +43,12 @@ import { RedisServer } from '../../shared/redis/redis-server.js';
 import { LoopStateStore } from '../../shared/memory/loop-state.js';
 import { AgentExecutor } from '../../workers/executors/agent.js';
 import { RoleWorker } from '../../shared/engine/role-worker.js';
-import { startScriptedLlmServer, type ScriptedLlmServer } from '../llm-server/server.js';
-import type { ScenarioInput } from '../llm-server/scenario.js';
+import { startScriptedLlmServer, type RequestLogEntry, type ScriptedLlmServer } from '../llm-server/server.js';
+import { loadScenarioFile, type ScenarioInput } from '../llm-server/scenario.js';
+import { orchestratorHooks } from '../../shared/engine/completion-hooks.js';
+import { ROLES } from '../../shared/domain/roles.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { prefixReport, type PrefixReport, type PromptCall } from './prompt-prefix.js';
 
 function usageError(message: string): never {
   process.stderr.write(`bench:agents: ${message}\n`);
@@ -61,6 +68,7 @@ const opts = (() => {
         'per-token': { type: 'string', default: '8' },
         penalty: { type: 'string', default: '0.03' },
         json: { type: 'boolean', default: false },
+        'no-context': { type: 'boolean', default: false },
       },
     }).values;
   } catch (err) {
@@ -445,6 +453,88 @@ async function idleWorkerRss(config: Config, redis: Redis, runtime: 'node' | 'ts
   }
 }
 
+/** The chat requests of agent phases in a request log, as the prefix report reads them. */
+function promptCalls(entries: readonly RequestLogEntry[]): PromptCall[] {
+  return entries
+    .filter((r) => r.path === '/v1/chat/completions' && r.task !== undefined && r.phase !== undefined && r.messages !== undefined)
+    .map((r) => ({
+      task: r.task!,
+      phase: r.phase!,
+      messages: (r.messages as Array<{ role: string; content?: unknown }>).map((m) => ({ role: m.role, content: typeof m.content === 'string' ? m.content : '' })),
+    }));
+}
+
+const TODO_APP = 'scripts/llm-server/scenarios/todo-app.yaml';
+
+/**
+ * The todo-app scenario's build (the planner's DAG, run directly) on one in-process worker per
+ * role with the orchestrator's completion hooks, against its own scripted server: prompts with
+ * handoffs, a failed iteration, a follow-up and a re-run. Returns its prefix report.
+ */
+async function todoAppPrompts(redisUrl: string, workspaceRoot: string): Promise<PrefixReport & { makespanMs: number }> {
+  const path = join(ROOT, TODO_APP);
+  const scenario = await loadScenarioFile(path);
+  const planRule = scenario.rules.find((r) => r.match.phase === 'plan-dag');
+  if (planRule?.reply?.kind !== 'json') throw new Error(`${TODO_APP} has no plan-dag reply`);
+  const plan = parsePlan(planRule.reply.value, { maxTasks: 50 });
+  // As for the main run: the test suite holds the todo-app scenario to the grammar.
+  const llm = await startScriptedLlmServer({ scenarioPath: path, grammarCheck: false });
+  const config = loadConfig({
+    ...process.env,
+    REDIS_URL: redisUrl,
+    CODEGOD_PREFIX: `benchctx${Date.now().toString(36)}`,
+    LOG_LEVEL: 'warn',
+    CODEGOD_EXECUTOR: 'agent',
+    VLLM_API_URL: llm.url,
+    CODEGOD_WORKSPACE_ROOT: workspaceRoot,
+    CODEGOD_TASK_ATTEMPTS: '1',
+  });
+  const redis = createRedis(config, 'service');
+  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, logger);
+  const workers = ROLES.map(
+    (role) =>
+      new RoleWorker({
+        config,
+        role,
+        executor: new AgentExecutor(config, logger),
+        logger,
+        agentId: `bench-ctx-${role}`,
+        hooks: (s, r) => orchestratorHooks(s, new MemoryStore(r, s.keys, logger), logger),
+      }),
+  );
+  try {
+    for (const w of workers) await w.start();
+    const t0 = performance.now();
+    const buildId = await scheduler.createBuild({ goal: 'Create a Flask + React todo app', plan });
+    for (;;) {
+      const [state, reason] = await redis.hmget(scheduler.keys.build(buildId), 'state', 'reason');
+      if (state === 'succeeded') break;
+      if (state !== 'running') throw new Error(`todo-app build ${buildId} ended ${state ?? 'missing'}: ${reason ?? ''}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { ...prefixReport(promptCalls(llm.requests)), makespanMs: Math.round(performance.now() - t0) };
+  } finally {
+    for (const w of workers) await w.close().catch(() => undefined);
+    await scheduler.close().catch(() => undefined);
+    redis.disconnect();
+    await llm.close();
+  }
+}
+
+/** The prefix report without per-task rows, rounded, for the JSON line. */
+function promptSummary(r: PrefixReport) {
+  return {
+    calls: r.calls,
+    tasks: r.tasks,
+    meanPromptTokensPerTask: Math.round(r.meanPromptTokensPerTask),
+    reusableShare: round(r.reusableShare, 3),
+    reusableShareAllCalls: round(r.reusableShareAllCalls, 3),
+    byPhase: Object.fromEntries(
+      Object.entries(r.byPhase).map(([phase, p]) => [phase, { calls: p.calls, meanPromptTokens: Math.round(p.meanPromptTokens), reusableShare: p.reusableShare === null ? null : round(p.reusableShare, 3) }]),
+    ),
+  };
+}
+
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 /** The histogram holds each timer's whole interval; this is subtracted to leave the delay. */
 const LOOP_DELAY_RESOLUTION_MS = 5;
@@ -541,6 +631,7 @@ async function main(): Promise<void> {
       endMs,
     );
     const maxInFlight = llm.maxInFlight;
+    const independentPrompts = prefixReport(promptCalls(llm.requests));
     const benchRssMb = process.memoryUsage().rss / 1024 / 1024;
     const overhead = summarize(await taskCosts(redis, keys, buildId, ids));
     // The same loop with nothing else running: what a task costs by itself.
@@ -556,6 +647,7 @@ async function main(): Promise<void> {
     const rssTsx = await idleWorkerRss(config, redis, 'tsx');
     const rssNode = compiled ? await idleWorkerRss(config, redis, 'node') : undefined;
     if (!compiled) say('note: dist/workers/main.js is missing (run `npm run build`); idle RSS measured through tsx only');
+    const todoApp = opts['no-context'] ? undefined : await todoAppPrompts(url, workspaceRoot);
 
     const result = {
       tasks: O.tasks,
@@ -594,7 +686,26 @@ async function main(): Promise<void> {
       idleWorkerRssRuntime: rssNode !== undefined ? 'node' : 'tsx',
       idleWorkerRssNodeMb: rssNode !== undefined ? round(rssNode, 1) : null,
       idleWorkerRssTsxMb: round(rssTsx, 1),
+      prompts: {
+        independent: promptSummary(independentPrompts),
+        ...(todoApp ? { todoApp: { ...promptSummary(todoApp), makespanMs: todoApp.makespanMs, byTask: todoApp.byTask } } : {}),
+      },
     };
+    const phaseTokens = (r: PrefixReport) =>
+      Object.entries(r.byPhase)
+        .map(([phase, p]) => `${phase} ${Math.round(p.meanPromptTokens)}`)
+        .join(', ');
+    const phaseShares = (r: PrefixReport) =>
+      Object.entries(r.byPhase)
+        .filter(([, p]) => p.reusableShare !== null)
+        .map(([phase, p]) => `${phase} ${round(p.reusableShare!, 2)}`)
+        .join(', ');
+    const promptRows = (label: string, r: PrefixReport): Array<[string, string, string]> => [
+      [`prompt tokens per task, ${label}`, `${Math.round(r.meanPromptTokensPerTask)} (${r.calls} calls, ${r.tasks} tasks)`, '-'],
+      ['  per call, by phase', phaseTokens(r), '-'],
+      ['  reusable prefix of the previous call', `${round(r.reusableShare, 3)} (all calls: ${round(r.reusableShareAllCalls, 3)})`, '≥ 0.6'],
+      ['  by phase', phaseShares(r), '-'],
+    ];
     const rows: Array<[string, string, string]> = [
       ['LLM calls per task', `${result.llmCallsPerTask}`, 'reason + plan + validate = 3'],
       ['tokens per task', `${result.tokensPerTask} (${result.promptTokensPerTask} in, ${result.completionTokensPerTask} out)`, '-'],
@@ -609,6 +720,8 @@ async function main(): Promise<void> {
       ...(rssNode !== undefined ? [['idle worker RSS (node, dist/)', `${result.idleWorkerRssNodeMb} MB`, '< 100 MB'] as [string, string, string]] : []),
       ['idle worker RSS (tsx)', `${result.idleWorkerRssTsxMb} MB`, rssNode !== undefined ? 'tsx adds its compiler' : '< 100 MB (tsx inflates)'],
       ['makespan', `${result.makespanMs} ms`, '-'],
+      ...promptRows(`${O.tasks} independent`, independentPrompts),
+      ...(todoApp ? promptRows('todo-app DAG', todoApp) : []),
     ];
     const widths = [40, 36, 28];
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');

@@ -89,6 +89,8 @@ export interface RequestLogEntry {
   responseFormat?: string | undefined;
   /** `max_completion_tokens` or `max_tokens` of the request, if any. */
   maxTokens?: number | undefined;
+  /** The sampling temperature the request asked for, if any. */
+  temperature?: number | undefined;
   stream: boolean;
   /** Index of the rule that answered, `fallback`, or null when nothing did. */
   rule: number | 'fallback' | null;
@@ -159,6 +161,7 @@ const ChatRequestSchema = z.looseObject({
     .nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
+  temperature: z.number().nullish(),
 });
 type ChatRequest = z.infer<typeof ChatRequestSchema>;
 
@@ -412,6 +415,7 @@ class ScriptedServer implements ScriptedLlmServer {
     entry.messages = body.messages;
     entry.responseFormat = body.response_format?.type;
     entry.maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+    entry.temperature = body.temperature ?? undefined;
     entry.stream = body.stream === true;
     if (!this.scenario.models.includes(body.model)) {
       throw new HttpError(404, `The model \`${body.model}\` does not exist.`, 'invalid_request_error', 'model_not_found', 'model');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { FollowupRequestSchema } from './followup.js';
+import { FollowupSchema } from './followup.js';
+import { HandoffSchema } from './handoff.js';
 
 /**
  * What the LLM must answer in each phase, as zod schemas (the JSON schema sent as
@@ -66,8 +67,10 @@ export const TaskResultSchema = z.object({
     z.object({ step: z.number(), action: z.string(), success: z.boolean(), output: z.string(), exitCode: z.number().nullable().optional() }),
   ),
   validation: z.object({ valid: z.boolean(), output: z.string() }),
-  followups: z.array(FollowupRequestSchema).default([]),
+  followups: z.array(FollowupSchema).default([]),
   iterations: z.number().int(),
   wiped: z.boolean(),
+  /** What dependents are told; absent in results of failed tasks. */
+  handoff: HandoffSchema.optional(),
 });
 export type TaskResult = z.infer<typeof TaskResultSchema>;

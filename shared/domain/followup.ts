@@ -14,3 +14,12 @@ export const FollowupRequestSchema = z.object({
   rerun: z.boolean(),
 });
 export type FollowupRequest = z.infer<typeof FollowupRequestSchema>;
+
+/**
+ * A follow-up as the reporting task's result carries it: the request, and the failure that
+ * caused it (the failing command and its output), which the follow-up task is shown.
+ */
+export const FollowupSchema = FollowupRequestSchema.extend({
+  evidence: z.string().max(4_000).optional(),
+});
+export type Followup = z.infer<typeof FollowupSchema>;

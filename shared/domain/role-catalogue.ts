@@ -15,18 +15,18 @@ const FILE_ACTIONS = ['read_file', 'write_file', 'list_files', 'check_file_exist
 export const ROLE_CATALOGUE: Readonly<Record<Role, RoleCard>> = {
   backend: {
     specialization: 'Python, Flask, Django, FastAPI, dependencies, venv',
-    actions: ['create_venv', 'install_dependency', 'update_requirements', 'run_python', 'run_command', ...FILE_ACTIONS],
+    actions: ['create_venv', 'install_dependency', 'update_requirements', 'run_python', 'run_command', 'record_knowledge', ...FILE_ACTIONS],
   },
   frontend: {
     specialization: 'React, Vue, npm, package.json, webpack',
-    actions: ['npm_install', 'npm_run', 'update_package_json', 'check_entry_point', 'build_frontend', 'run_command', ...FILE_ACTIONS],
+    actions: ['npm_install', 'npm_run', 'update_package_json', 'check_entry_point', 'build_frontend', 'run_command', 'record_knowledge', ...FILE_ACTIONS],
   },
   devops: {
     specialization: 'Docker, deployment, environment, CI/CD',
-    actions: ['create_dockerfile', 'setup_env', 'build_image', 'run_container', 'deploy', 'run_command', ...FILE_ACTIONS],
+    actions: ['create_dockerfile', 'setup_env', 'build_image', 'run_container', 'deploy', 'run_command', 'record_knowledge', ...FILE_ACTIONS],
   },
   testing: {
     specialization: 'running tests, validation, debugging',
-    actions: ['run_tests', 'check_syntax', 'validate_output', 'debug_error', 'report_followup', 'run_command', ...FILE_ACTIONS],
+    actions: ['run_tests', 'check_syntax', 'validate_output', 'debug_error', 'report_followup', 'run_command', 'record_knowledge', ...FILE_ACTIONS],
   },
 };

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { MemoryStore } from '../memory/memory.js';
+import type { MemoryStore } from '../memory/store.js';
 import { TaskResultSchema } from '../domain/agent-phases.js';
 import type { CompletionHooks } from './role-worker.js';
 import { applyFollowups } from './followups.js';

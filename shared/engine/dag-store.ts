@@ -76,6 +76,18 @@ export interface TaskView extends TaskRecord {
   state: TaskState;
 }
 
+/** One task's delivery as stored (see DagStore.readResults). */
+export interface StoredResult {
+  taskId: string;
+  /** The task's key, for error messages. */
+  key: string;
+  role: string | null;
+  spec: string | null;
+  /** The result's JSON; null when there is none or it was too large to read. */
+  result: string | null;
+  resultBytes: number;
+}
+
 export interface GrowRequest {
   tasks: Array<{ spec: TaskSpec; depth: number; origin: string }>;
   /** Existing pending tasks that must also wait on some of the new tasks. */
@@ -302,6 +314,30 @@ export class DagStore {
       const raw = (rows[i]?.[1] ?? {}) as Record<string, string>;
       return { id, state: states.get(id)!, ...parseRecord(TaskRecordSchema, raw, this.keys.task(buildId, id)) };
     });
+  }
+
+  /**
+   * What some tasks of a build delivered: role, spec and result as stored, in two pipelined
+   * round trips. A result over `maxBytes` is not read (its size is given instead), so one
+   * oversized result cannot stall or flood its reader.
+   */
+  async readResults(buildId: string, taskIds: readonly string[], maxBytes: number): Promise<StoredResult[]> {
+    const sizes = this.redis.pipeline();
+    for (const id of taskIds) sizes.hstrlen(this.keys.task(buildId, id), 'result').hmget(this.keys.task(buildId, id), 'role', 'spec');
+    const rows = (await sizes.exec()) ?? [];
+    const out: StoredResult[] = taskIds.map((taskId, i) => {
+      const [role, spec] = (rows[2 * i + 1]?.[1] ?? [null, null]) as Array<string | null>;
+      return { taskId, key: this.keys.task(buildId, taskId), role: role ?? null, spec: spec ?? null, result: null, resultBytes: Number(rows[2 * i]?.[1] ?? 0) };
+    });
+    const wanted = out.filter((r) => r.resultBytes > 0 && r.resultBytes <= maxBytes);
+    if (wanted.length > 0) {
+      const reads = this.redis.pipeline();
+      for (const r of wanted) reads.hget(r.key, 'result');
+      ((await reads.exec()) ?? []).forEach(([, value], i) => {
+        wanted[i]!.result = typeof value === 'string' ? value : null;
+      });
+    }
+    return out;
   }
 
   /** Newest first. */

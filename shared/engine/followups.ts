@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TaskState } from '../domain/build.js';
 import type { GrowRequest, TaskView } from './dag-store.js';
 import { PLAN_LIMITS, type TaskSpec } from '../domain/plan.js';
-import type { FollowupRequest } from '../domain/followup.js';
+import type { Followup } from '../domain/followup.js';
 import type { Scheduler } from './scheduler.js';
 
 /**
@@ -25,7 +25,7 @@ function shortHash(text: string): string {
   return createHash('sha1').update(text).digest('hex').slice(0, 8);
 }
 
-export function followupId(f: FollowupRequest): string {
+export function followupId(f: Followup): string {
   const slug = f.title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24) || 'task';
   return `fu-${f.role}-${slug}-${shortHash(`${f.role}\n${f.title.trim().toLowerCase()}`)}`.slice(0, PLAN_LIMITS.idMaxChars);
 }
@@ -34,9 +34,21 @@ function rerunId(reporter: TaskView): string {
   return `${reporter.id.slice(0, 30)}-rerun-${shortHash(`${reporter.id}:${reporter.depth + 1}`)}`;
 }
 
+/**
+ * The follow-up's description, and after it the failure that caused it (the reporter's
+ * failing command and its output), so the agent that takes it starts from the evidence.
+ */
+function followupDescription(reporterId: string, f: Followup): string {
+  if (!f.evidence) return f.description;
+  const head = `${f.description}\n\nWhat task ${reporterId} saw fail:\n`;
+  const room = PLAN_LIMITS.descriptionMaxChars - head.length;
+  const evidence = f.evidence.length <= room ? f.evidence : `${f.evidence.slice(0, Math.max(0, room - 40))}\n…[evidence cut to fit]`;
+  return `${head}${evidence}`;
+}
+
 export function planFollowups(
   reporter: TaskView,
-  followups: readonly FollowupRequest[],
+  followups: readonly Followup[],
   states: ReadonlyMap<string, TaskState>,
   maxDepth: number,
 ): FollowupPlan {
@@ -54,7 +66,7 @@ export function planFollowups(
     // An identical follow-up already in the build (from this reporter's earlier delivery or
     // another task) is reused, not added again.
     if (states.has(id)) continue;
-    const spec: TaskSpec = { id, role: f.role, title: f.title, description: f.description, dependsOn: [], acceptanceCriteria: [] };
+    const spec: TaskSpec = { id, role: f.role, title: f.title, description: followupDescription(reporter.id, f), dependsOn: [], acceptanceCriteria: [] };
     tasks.push({ spec, depth, origin });
   }
   let waitFor = ids;
@@ -82,7 +94,7 @@ export function planFollowups(
 }
 
 /** Applies a reporter's follow-ups to its build; returns what was refused (for the result and logs). */
-export async function applyFollowups(scheduler: Scheduler, buildId: string, taskId: string, followups: readonly FollowupRequest[]): Promise<string[]> {
+export async function applyFollowups(scheduler: Scheduler, buildId: string, taskId: string, followups: readonly Followup[]): Promise<string[]> {
   if (followups.length === 0) return [];
   const [reporter, states] = await Promise.all([scheduler.dag.getTask(buildId, taskId), scheduler.dag.getTaskStates(buildId)]);
   const { request, refused } = planFollowups(reporter, followups, states, scheduler.config.CODEGOD_MAX_FOLLOWUP_DEPTH);

@@ -1,5 +1,5 @@
 import { PLAN_LIMITS } from '../domain/plan.js';
-import type { MemoryStore } from '../memory/memory.js';
+import type { MemoryStore } from '../memory/store.js';
 import type { Scheduler } from './scheduler.js';
 
 /**

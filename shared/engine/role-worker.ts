@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Scheduler, type PendingSuccess } from './scheduler.js';
-import type { AgentStatus } from '../telemetry/agent-status.js';
+import type { AgentPhase, AgentState, AgentStatus } from '../telemetry/agent-status.js';
 import type { Config } from '../config.js';
 import { parseControlMessage } from './control.js';
 import { errorMessage } from '../domain/errors.js';
@@ -25,6 +25,8 @@ interface ActiveTask {
   taskId: string;
   since: number;
   stopper: TaskStopper;
+  /** The phase the executor last reported; none yet for a task that reports none. */
+  phase?: AgentPhase;
 }
 
 /** Decisions taken at the instant a task ends, before its outcome releases or skips anything. */
@@ -85,7 +87,11 @@ export class RoleWorker {
   private readonly startedAt = Date.now();
   private completed = 0;
   private failed = 0;
-  private state: AgentStatus['state'] = 'idle';
+  private lifecycle: 'running' | 'stopping' | 'offline' = 'running';
+  /** How the last task ended when it was not a success: its retry waits, or it failed for good. */
+  private lastFailure: { kind: 'backoff'; until: number } | { kind: 'error' } | undefined;
+  /** A status write is queued for this turn of the event loop. */
+  private publishQueued = false;
 
   constructor(opts: RoleWorkerOptions) {
     this.config = opts.config;
@@ -183,8 +189,8 @@ export class RoleWorker {
         return outcome;
       }));
     const deferred = started ? undefined : setImmediate(() => void recordStart().catch((err) => log().warn({ err: errorMessage(err) }, 'could not record the start')));
-    this.active.set(job.id!, { buildId, taskId, since: startedAt, stopper });
-    this.setState();
+    const active: ActiveTask = { buildId, taskId, since: startedAt, stopper };
+    this.active.set(job.id!, active);
     try {
       let result: unknown;
       try {
@@ -201,6 +207,11 @@ export class RoleWorker {
           },
           get logger() {
             return log();
+          },
+          setPhase: (phase) => {
+            if (active.phase === phase) return;
+            active.phase = phase;
+            this.publishSoon();
           },
         };
         result = await stopper.race(() => this.executor.execute(ctx));
@@ -231,6 +242,7 @@ export class RoleWorker {
       const outcome = await this.scheduler.taskSucceeded(buildId, entry);
       if (outcome.kind === 'skip') return skipped(outcome.reason);
       this.completed++;
+      this.lastFailure = undefined;
       this.metric('succeeded');
       this.durations.observe(this.role, 'succeeded', Date.now() - startedAt);
       this.logger.info({ buildId, taskId, attempt }, 'task succeeded');
@@ -238,7 +250,8 @@ export class RoleWorker {
     } finally {
       clearTimeout(timer);
       this.active.delete(job.id!);
-      this.setState();
+      // An executor that reports phases is watched live: its end shows at once too.
+      if (active.phase !== undefined) this.publishSoon();
     }
   }
 
@@ -265,6 +278,7 @@ export class RoleWorker {
       if (!cancelled) {
         await this.scheduler.taskFailed(t.buildId, t.taskId, t.gen, reason);
         this.failed++;
+        this.lastFailure = { kind: 'error' };
         this.metric('failed');
       }
       this.durations.observe(this.role, cancelled ? 'cancelled' : 'failed', ms);
@@ -272,6 +286,8 @@ export class RoleWorker {
       throw new UnrecoverableError(reason);
     }
     log.warn({ reason, attempt: job.attemptsMade + 1 }, 'task attempt failed; will retry');
+    // BullMQ's exponential backoff: the base delay doubled for every attempt made before this one.
+    this.lastFailure = { kind: 'backoff', until: Date.now() + this.config.CODEGOD_TASK_BACKOFF_MS * 2 ** job.attemptsMade };
     this.metric('retried');
     this.durations.observe(this.role, 'retried', ms);
     throw new Error(reason);
@@ -309,18 +325,25 @@ export class RoleWorker {
     }
   }
 
-  private setState(): void {
-    if (this.state === 'stopping' || this.state === 'offline') return;
-    this.state = this.active.size > 0 ? 'busy' : 'idle';
+  /** See AGENT_STATES: the lifecycle, else the oldest task's phase, else how the last task ended. */
+  private state(now: number): AgentState {
+    if (this.lifecycle !== 'running') return this.lifecycle;
+    const [oldest] = this.active.values();
+    if (oldest) return oldest.phase ?? 'acting';
+    if (this.lastFailure?.kind === 'backoff' && now < this.lastFailure.until) return 'backoff';
+    if (this.lastFailure?.kind === 'error') return 'error';
+    return 'idle';
   }
 
   private status(): AgentStatus {
+    const now = Date.now();
+    const currentTasks = [...this.active.values()].map((t) => ({ buildId: t.buildId, taskId: t.taskId, since: t.since, ...(t.phase ? { phase: t.phase } : {}) }));
     return {
       agentId: this.agentId,
       role: this.role,
-      state: this.state,
-      currentTasks: [...this.active.values()].map((t) => ({ buildId: t.buildId, taskId: t.taskId, since: t.since })),
-      heartbeat: Date.now(),
+      state: this.state(now),
+      currentTasks,
+      heartbeat: now,
       startedAt: this.startedAt,
       tasksCompleted: this.completed,
       tasksFailed: this.failed,
@@ -328,6 +351,22 @@ export class RoleWorker {
       pid: process.pid,
       host: hostname(),
     };
+  }
+
+  /**
+   * Publishes the status once this turn of the event loop is over, so phase changes show live
+   * (not only at the next heartbeat) and several in one turn cost one write.
+   */
+  private publishSoon(): void {
+    if (this.publishQueued) return;
+    this.publishQueued = true;
+    setImmediate(() => {
+      this.publishQueued = false;
+      if (this.lifecycle === 'offline') return;
+      this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch((err: unknown) => {
+        this.logger.warn({ err: errorMessage(err) }, 'could not publish the agent status');
+      });
+    });
   }
 
   /**
@@ -361,7 +400,7 @@ export class RoleWorker {
    * back is re-delivered once its lock expires.
    */
   async close(graceMs = this.config.CODEGOD_STOP_GRACE_MS): Promise<void> {
-    this.state = 'stopping';
+    this.lifecycle = 'stopping';
     await settlesWithin(this.heartbeat(), ROLE_WORKER_STOP_MS.step);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const drained = this.worker?.close() ?? Promise.resolve();
@@ -371,7 +410,7 @@ export class RoleWorker {
       if (!(await settlesWithin(drained, ROLE_WORKER_STOP_MS.handBack))) this.logger.warn('tasks not handed back in time; they re-run once their lock expires');
     }
     await settlesWithin(this.flushMetrics(), ROLE_WORKER_STOP_MS.step);
-    this.state = 'offline';
+    this.lifecycle = 'offline';
     await settlesWithin(this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())), ROLE_WORKER_STOP_MS.step);
     await settlesWithin(Promise.all([this.executor.close?.(), this.scheduler.close()]), ROLE_WORKER_STOP_MS.step);
     this.subscriber.disconnect();

@@ -1,6 +1,9 @@
 import type { Logger } from '../logger.js';
 import type { TaskSpec } from '../domain/plan.js';
 import type { Role } from '../domain/roles.js';
+import type { AgentPhase } from '../telemetry/agent-status.js';
+
+export type { AgentPhase };
 
 /** What a worker hands its executor for one attempt of one task. */
 export interface TaskContext {
@@ -16,6 +19,8 @@ export interface TaskContext {
   /** Aborted on cancel, timeout or shutdown; executors must stop promptly when it fires. */
   signal: AbortSignal;
   logger: Logger;
+  /** Reports the phase the task is in; it shows as the agent's live state (a task that reports none is `acting`). */
+  setPhase(phase: AgentPhase): void;
 }
 
 /**

@@ -6,8 +6,9 @@ import { CodegodError, errorMessage } from '../domain/errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { LlmNameSchema, nullUsageRecorder, type UsageRecorder } from '../telemetry/llm-usage.js';
 import { displayUrl } from '../redis/connection.js';
-import { isRole, type Role } from '../domain/roles.js';
+import { isRole, ROLES, type Role } from '../domain/roles.js';
 import { apiErrorDetail, isKnownRefusal, mayBeRefusal } from './refusal.js';
+import { estimateMessagesTokens } from './tokens.js';
 import { wireJsonSchema } from './wire-schema.js';
 
 /**
@@ -23,6 +24,8 @@ import { wireJsonSchema } from './wire-schema.js';
  *   prompt from then on: remembered per schema for the client's life, one warning line each;
  *   validation stays the same. A server that refuses `json_object` too fails the call with
  *   LLM_STRUCTURED_OUTPUT_REFUSED, naming the endpoint and what it refused.
+ * - per-role endpoints (VLLM_API_URL_<ROLE>, e.g. a small model for some roles), models and
+ *   sampling temperature (LLM_TEMPERATURE, per role too);
  * - a per-client limit on requests in flight (one client per process is the intended use, so
  *   it is the process's limit), waiting in FIFO order;
  * - the caller's AbortSignal cancels both the wait for a slot and the HTTP request;
@@ -100,14 +103,33 @@ export interface LlmCheck {
   models: string[];
   /** The model plain calls use (LLM_MODEL, else the first one listed). */
   model: string;
+  /** Roles with an endpoint of their own (VLLM_API_URL_<ROLE>), with the model they use there. */
+  roles?: Array<{ role: Role; url: string; model: string }>;
 }
 
-const ROLE_MODEL_VAR = {
-  backend: 'LLM_MODEL_BACKEND',
-  frontend: 'LLM_MODEL_FRONTEND',
-  devops: 'LLM_MODEL_DEVOPS',
-  testing: 'LLM_MODEL_TESTING',
-} as const satisfies Record<Role, keyof Config>;
+/** The per-role variant of a setting, e.g. LLM_MODEL_BACKEND; each is a variable of the config schema. */
+function perRole<P extends 'LLM_MODEL' | 'VLLM_API_URL' | 'LLM_TEMPERATURE'>(prefix: P): Record<Role, `${P}_${Uppercase<Role>}`> {
+  return Object.fromEntries(ROLES.map((r) => [r, `${prefix}_${r.toUpperCase()}`])) as Record<Role, `${P}_${Uppercase<Role>}`>;
+}
+
+const ROLE_MODEL_VAR = perRole('LLM_MODEL');
+const ROLE_URL_VAR = perRole('VLLM_API_URL');
+const ROLE_TEMPERATURE_VAR = perRole('LLM_TEMPERATURE');
+
+/** The endpoint a caller's requests go to: VLLM_API_URL_<ROLE> for a worker role that has one, else VLLM_API_URL. */
+export function endpointUrl(config: Config, role: string): string {
+  return (isRole(role) ? config[ROLE_URL_VAR[role]] : undefined) ?? config.VLLM_API_URL;
+}
+
+/** The setting that chose a role's endpoint, for error messages. */
+function endpointVariable(config: Config, role: string): string {
+  return isRole(role) && config[ROLE_URL_VAR[role]] !== undefined ? ROLE_URL_VAR[role] : 'VLLM_API_URL';
+}
+
+/** LLM_TEMPERATURE_<ROLE>, else LLM_TEMPERATURE, else undefined (the server's default). */
+export function temperatureFor(config: Config, role: string): number | undefined {
+  return (isRole(role) ? config[ROLE_TEMPERATURE_VAR[role]] : undefined) ?? config.LLM_TEMPERATURE;
+}
 
 /** FIFO counting semaphore; a waiter whose signal aborts leaves the queue. */
 class Semaphore {
@@ -224,25 +246,39 @@ interface Reply {
   completionTokens: number;
 }
 
-/** Thrown for a failed request that already went through the SDK's retries; carries the elapsed time for usage records. */
+/**
+ * Thrown for a failed request that already went through the SDK's retries; carries the elapsed
+ * time and the prompt's estimated size for usage records.
+ */
 class RequestFailure extends Error {
   constructor(
     readonly error: CodegodError,
     readonly ms: number,
+    readonly promptEstimate: number,
   ) {
     super(error.message);
   }
 }
 
+/** One OpenAI-compatible server: its SDK client and what codegod learned about it. */
+interface Endpoint {
+  /** The base URL without credentials, for messages. */
+  url: string;
+  /** The setting that names it (VLLM_API_URL or VLLM_API_URL_<ROLE>), for messages. */
+  variable: string;
+  openai: OpenAI;
+  firstModel: Promise<string> | undefined;
+  /** Schemas this server refused as json_schema, with its answer: asked as json_object from then on. */
+  refusedSchemas: WeakMap<z.ZodType, string>;
+}
+
 export class LlmClient {
+  /** The default endpoint (VLLM_API_URL) without credentials. */
   readonly url: string;
-  private readonly openai: OpenAI;
+  private readonly endpoints = new Map<string, Endpoint>();
   private readonly recorder: UsageRecorder;
   private readonly logger: Logger;
   private readonly limiter: Semaphore;
-  private firstModel: Promise<string> | undefined;
-  /** Schemas this server refused as json_schema, with its answer: asked as json_object from then on. */
-  private readonly refusedSchemas = new WeakMap<z.ZodType, string>();
 
   constructor(
     private readonly config: Config,
@@ -252,14 +288,30 @@ export class LlmClient {
     this.recorder = options.recorder ?? nullUsageRecorder;
     this.logger = (options.logger ?? createLogger(config.LOG_LEVEL)).child({ component: 'llm' });
     this.limiter = new Semaphore(config.LLM_MAX_INFLIGHT);
-    this.openai = new OpenAI({
-      baseURL: config.VLLM_API_URL,
-      apiKey: config.LLM_API_KEY ?? 'EMPTY',
-      maxRetries: config.LLM_MAX_RETRIES,
-      timeout: config.LLM_TIMEOUT_MS,
-      logger: this.logger.child({ component: 'openai' }),
-      logLevel: sdkLogLevel(config.LOG_LEVEL),
-    });
+  }
+
+  /** The endpoint of `role` (made on first use); one in-flight limit covers all of them. */
+  private endpoint(role: string): Endpoint {
+    const base = endpointUrl(this.config, role);
+    let endpoint = this.endpoints.get(base);
+    if (!endpoint) {
+      endpoint = {
+        url: displayUrl(base),
+        variable: endpointVariable(this.config, role),
+        openai: new OpenAI({
+          baseURL: base,
+          apiKey: this.config.LLM_API_KEY ?? 'EMPTY',
+          maxRetries: this.config.LLM_MAX_RETRIES,
+          timeout: this.config.LLM_TIMEOUT_MS,
+          logger: this.logger.child({ component: 'openai' }),
+          logLevel: sdkLogLevel(this.config.LOG_LEVEL),
+        }),
+        firstModel: undefined,
+        refusedSchemas: new WeakMap(),
+      };
+      this.endpoints.set(base, endpoint);
+    }
+    return endpoint;
   }
 
   /** Requests to the LLM in flight now (benches check that batching gets used). */
@@ -272,45 +324,47 @@ export class LlmClient {
     return this.limiter.peak;
   }
 
-  /** The model ids the endpoint's `/models` lists. */
-  async listModels(signal?: AbortSignal): Promise<string[]> {
+  /** The model ids the endpoint of `role` (default: VLLM_API_URL's) lists at `/models`. */
+  async listModels(signal?: AbortSignal, role = ''): Promise<string[]> {
+    const endpoint = this.endpoint(role);
     try {
       const ids: string[] = [];
-      for await (const model of this.openai.models.list({ signal })) ids.push(model.id);
+      for await (const model of endpoint.openai.models.list({ signal })) ids.push(model.id);
       return ids;
     } catch (err) {
       if (err instanceof APIError && err.status === 404) {
         throw new CodegodError(
           'LLM_UNREACHABLE',
-          `cannot reach the LLM at ${this.url} (HTTP 404 for /models); VLLM_API_URL must be the OpenAI base URL, usually ending in /v1`,
+          `cannot reach the LLM at ${endpoint.url} (HTTP 404 for /models); ${endpoint.variable} must be the OpenAI base URL, usually ending in /v1`,
           { cause: err },
         );
       }
-      throw this.translate(err, signal);
+      throw this.translate(err, signal, role);
     }
   }
 
-  /** LLM_MODEL_<ROLE> for a worker role, else LLM_MODEL, else the first model the endpoint lists (asked once). */
+  /** LLM_MODEL_<ROLE> for a worker role, else LLM_MODEL, else the first model the role's endpoint lists (asked once). */
   async modelFor(role: string, signal?: AbortSignal): Promise<string> {
     const perRole = isRole(role) ? this.config[ROLE_MODEL_VAR[role]] : undefined;
     const configured = perRole ?? this.config.LLM_MODEL;
     if (configured !== undefined) return configured;
+    const endpoint = this.endpoint(role);
     // The lookup is shared by every caller waiting on it, so no one caller's signal may cancel it.
-    this.firstModel ??= this.listModels().then((models) => {
+    endpoint.firstModel ??= this.listModels(undefined, role).then((models) => {
       const [first] = models;
       if (first === undefined) {
-        throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${this.url} serves no models; load one or set LLM_MODEL`);
+        throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${endpoint.url} serves no models; load one or set LLM_MODEL`);
       }
-      this.logger.info({ model: first }, 'using the first model the LLM serves');
+      this.logger.info({ model: first, url: endpoint.url }, 'using the first model the LLM serves');
       return first;
     });
-    const lookup = this.firstModel;
+    const lookup = endpoint.firstModel;
     try {
       return await abortable(lookup, signal);
     } catch (err) {
       // A failed lookup is not cached: the server may be up on the next call.
-      if (!signal?.aborted && this.firstModel === lookup) this.firstModel = undefined;
-      throw this.translate(err, signal);
+      if (!signal?.aborted && endpoint.firstModel === lookup) endpoint.firstModel = undefined;
+      throw this.translate(err, signal, role);
     }
   }
 
@@ -335,7 +389,7 @@ export class LlmClient {
     });
     const { signal, schema } = request;
     const started = performance.now();
-    if (signal?.aborted) throw this.translate(new APIUserAbortError(), signal);
+    if (signal?.aborted) throw this.translate(new APIUserAbortError(), signal, input.role);
     const model = request.model ?? (await this.modelFor(input.role, signal));
     const wire = { schema, name: `${input.role}_${input.phase}`.slice(0, 64), json: wireJsonSchema(schema) };
     const repairs: ChatMessage[] = [];
@@ -347,11 +401,12 @@ export class LlmClient {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let reply: Reply;
       let ms: number;
+      let promptEstimate: number;
       try {
-        ({ reply, ms } = await this.complete(input, model, wire, repairs, signal));
+        ({ reply, ms, promptEstimate } = await this.complete(input, model, wire, repairs, signal));
       } catch (err) {
         if (!(err instanceof RequestFailure)) throw err;
-        await this.record({ ...base, promptTokens: 0, completionTokens: 0, ms: err.ms, attempt, ok: false, error: err.message });
+        await this.record({ ...base, promptTokens: 0, completionTokens: 0, promptEstimate: err.promptEstimate, ms: err.ms, attempt, ok: false, error: err.message });
         throw err.error;
       }
       usage.promptTokens += reply.promptTokens;
@@ -362,6 +417,7 @@ export class LlmClient {
         ...base,
         promptTokens: reply.promptTokens,
         completionTokens: reply.completionTokens,
+        promptEstimate,
         ms,
         attempt,
         ok: verdict.ok,
@@ -385,7 +441,8 @@ export class LlmClient {
 
   /**
    * One request (with the SDK's retries), holding an in-flight slot while it runs. A refused
-   * `json_schema` is asked again as `json_object` within the same call.
+   * `json_schema` is asked again as `json_object` within the same call. Returns the prompt's
+   * size by codegod's own estimate (what prompt budgets are held to) with the reply.
    */
   private async complete(
     input: z.infer<typeof StructuredInputSchema>,
@@ -393,30 +450,35 @@ export class LlmClient {
     wire: WireSchema,
     repairs: ChatMessage[],
     signal: AbortSignal | undefined,
-  ): Promise<{ reply: Reply; ms: number }> {
+  ): Promise<{ reply: Reply; ms: number; promptEstimate: number }> {
     const headers: Record<string, string> = { 'x-codegod-role': input.role, 'x-codegod-phase': input.phase };
     if (input.taskContext.taskId !== undefined) headers['x-codegod-task'] = input.taskContext.taskId;
     if (input.taskContext.buildId !== undefined) headers['x-codegod-build'] = input.taskContext.buildId;
+    const endpoint = this.endpoint(input.role);
+    const temperature = temperatureFor(this.config, input.role);
+    let promptEstimate = estimateMessagesTokens([...input.messages, ...repairs]);
     let release: () => void;
     try {
       release = await this.limiter.acquire(signal);
     } catch (err) {
-      throw this.translate(err, signal);
+      throw this.translate(err, signal, input.role);
     }
     const started = performance.now();
     try {
       for (;;) {
-        const format = this.formatFor(wire.schema);
+        const format = this.formatFor(endpoint, wire.schema);
         // The schema goes into the prompt only when the grammar does not carry it, after the
         // caller's messages and before the repair turns, so the prompt prefix stays stable.
         const messages = format === 'json_object' ? [...input.messages, schemaInstruction(wire.json), ...repairs] : [...input.messages, ...repairs];
+        promptEstimate = estimateMessagesTokens(messages);
         try {
           const completion = await abortable(
-            this.openai.chat.completions.create(
+            endpoint.openai.chat.completions.create(
               {
                 model,
                 messages,
                 max_tokens: input.maxTokens,
+                ...(temperature === undefined ? {} : { temperature }),
                 response_format:
                   format === 'json_object' ? { type: 'json_object' } : { type: 'json_schema', json_schema: { name: wire.name, schema: wire.json, strict: true } },
               },
@@ -433,25 +495,26 @@ export class LlmClient {
               completionTokens: completion.usage?.completion_tokens ?? 0,
             },
             ms: Math.round(performance.now() - started),
+            promptEstimate,
           };
         } catch (err) {
-          if (!(await this.refusesFormat(err, { model, messages, maxTokens: input.maxTokens, headers }, signal))) throw err;
-          if (format === 'json_object') throw this.refusedBoth(input, wire, err);
-          this.rememberRefusal(input, wire, err);
+          if (!(await this.refusesFormat(endpoint, err, { model, messages, maxTokens: input.maxTokens, headers }, signal))) throw err;
+          if (format === 'json_object') throw this.refusedBoth(endpoint, input, wire, err);
+          this.rememberRefusal(endpoint, input, wire, err);
         }
       }
     } catch (err) {
       const error =
-        err instanceof APIError && err.status === 404 ? await this.unknownModel(input.role, model, err, signal) : this.translate(err, signal);
-      throw new RequestFailure(error, Math.round(performance.now() - started));
+        err instanceof APIError && err.status === 404 ? await this.unknownModel(input.role, model, err, signal) : this.translate(err, signal, input.role);
+      throw new RequestFailure(error, Math.round(performance.now() - started), promptEstimate);
     } finally {
       release();
     }
   }
 
-  /** `json_object` where configured or where the server refused this schema before, else `json_schema`. */
-  private formatFor(schema: z.ZodType): 'json_schema' | 'json_object' {
-    return this.config.LLM_STRUCTURED_OUTPUT === 'json_object' || this.refusedSchemas.has(schema) ? 'json_object' : 'json_schema';
+  /** `json_object` where configured or where the endpoint refused this schema before, else `json_schema`. */
+  private formatFor(endpoint: Endpoint, schema: z.ZodType): 'json_schema' | 'json_object' {
+    return this.config.LLM_STRUCTURED_OUTPUT === 'json_object' || endpoint.refusedSchemas.has(schema) ? 'json_object' : 'json_schema';
   }
 
   /**
@@ -461,6 +524,7 @@ export class LlmClient {
    * either way), streamed and cut off as soon as the server accepts it.
    */
   private async refusesFormat(
+    endpoint: Endpoint,
     err: unknown,
     request: { model: string; messages: ChatMessage[]; maxTokens: number; headers: Record<string, string> },
     signal: AbortSignal | undefined,
@@ -470,7 +534,7 @@ export class LlmClient {
     if (!mayBeRefusal(err)) return false;
     try {
       const stream = await abortable(
-        this.openai.chat.completions.create(
+        endpoint.openai.chat.completions.create(
           { model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true },
           { signal, headers: request.headers, maxRetries: 0 },
         ),
@@ -485,25 +549,25 @@ export class LlmClient {
   }
 
   /** From now on this schema goes out as json_object; the first refusal of each schema is logged once. */
-  private rememberRefusal(input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): void {
-    if (this.refusedSchemas.has(wire.schema)) return;
+  private rememberRefusal(endpoint: Endpoint, input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): void {
+    if (endpoint.refusedSchemas.has(wire.schema)) return;
     const detail = err instanceof APIError ? apiErrorDetail(err) : errorMessage(err);
-    this.refusedSchemas.set(wire.schema, detail);
+    endpoint.refusedSchemas.set(wire.schema, detail);
     this.logger.warn(
-      { role: input.role, phase: input.phase, schema: wire.name, endpoint: this.url, refusal: detail },
+      { role: input.role, phase: input.phase, schema: wire.name, endpoint: endpoint.url, refusal: detail },
       `the LLM refuses the JSON schema of ${input.role}/${input.phase} (${detail}); asking with json_object and the schema in the prompt from now on`,
     );
   }
 
-  private refusedBoth(input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): CodegodError {
+  private refusedBoth(endpoint: Endpoint, input: z.infer<typeof StructuredInputSchema>, wire: WireSchema, err: unknown): CodegodError {
     const objectDetail = err instanceof APIError ? apiErrorDetail(err) : errorMessage(err);
-    const schemaDetail = this.refusedSchemas.get(wire.schema);
+    const schemaDetail = endpoint.refusedSchemas.get(wire.schema);
     const refused = schemaDetail
       ? `json_schema (${schemaDetail}) and json_object (${objectDetail})`
       : `json_object (${objectDetail}), and LLM_STRUCTURED_OUTPUT=json_object rules out json_schema`;
     return new CodegodError(
       'LLM_STRUCTURED_OUTPUT_REFUSED',
-      `the LLM at ${this.url} refuses structured output for ${input.role}/${input.phase}: ${refused}; serve the model with guided decoding (vLLM, Ollama, llama.cpp server) or set VLLM_API_URL to one that has it`,
+      `the LLM at ${endpoint.url} refuses structured output for ${input.role}/${input.phase}: ${refused}; serve the model with guided decoding (vLLM, Ollama, llama.cpp server) or set ${endpoint.variable} to one that has it`,
       { cause: err },
     );
   }
@@ -512,20 +576,21 @@ export class LlmClient {
   private async unknownModel(role: string, model: string, err: APIError, signal: AbortSignal | undefined): Promise<CodegodError> {
     let served: string[];
     try {
-      served = await this.listModels(signal);
+      served = await this.listModels(signal, role);
     } catch (listErr) {
-      return listErr instanceof CodegodError ? listErr : this.translate(listErr, signal);
+      return listErr instanceof CodegodError ? listErr : this.translate(listErr, signal, role);
     }
-    if (served.includes(model)) return this.translate(err, signal);
+    if (served.includes(model)) return this.translate(err, signal, role);
     return new CodegodError(
       'LLM_MODEL_UNKNOWN',
-      `model '${model}' is not served by ${this.url} (it serves: ${served.join(', ') || 'nothing'}); set ${this.modelVariable(role)}`,
+      `model '${model}' is not served by ${this.endpoint(role).url} (it serves: ${served.join(', ') || 'nothing'}); set ${this.modelVariable(role)}`,
       { cause: err },
     );
   }
 
-  private translate(err: unknown, signal: AbortSignal | undefined): CodegodError {
+  private translate(err: unknown, signal: AbortSignal | undefined, role = ''): CodegodError {
     if (err instanceof CodegodError) return err;
+    const { url, variable } = this.endpoint(role);
     if (signal?.aborted || err instanceof APIUserAbortError) {
       return new CodegodError('TASK_ABORTED', 'LLM call aborted', { cause: err });
     }
@@ -533,14 +598,14 @@ export class LlmClient {
     if (err instanceof APIConnectionTimeoutError) {
       return new CodegodError(
         'LLM_TIMEOUT',
-        `the LLM at ${this.url} did not answer within ${this.config.LLM_TIMEOUT_MS} ms (${tries}); check the server or raise LLM_TIMEOUT_MS`,
+        `the LLM at ${url} did not answer within ${this.config.LLM_TIMEOUT_MS} ms (${tries}); check the server or raise LLM_TIMEOUT_MS`,
         { cause: err },
       );
     }
     if (err instanceof APIConnectionError) {
       return new CodegodError(
         'LLM_UNREACHABLE',
-        `cannot reach the LLM at ${this.url} (${connectionDetail(err)}); start vLLM/Ollama or set VLLM_API_URL`,
+        `cannot reach the LLM at ${url} (${connectionDetail(err)}); start vLLM/Ollama or set ${variable}`,
         { cause: err },
       );
     }
@@ -551,7 +616,7 @@ export class LlmClient {
           : err.status === 429 || err.status >= 500
             ? ` after ${tries}`
             : '';
-      return new CodegodError('LLM_REQUEST_FAILED', `the LLM at ${this.url} answered ${apiErrorDetail(err)}${hint}`, {
+      return new CodegodError('LLM_REQUEST_FAILED', `the LLM at ${url} answered ${apiErrorDetail(err)}${hint}`, {
         cause: err,
       });
     }
@@ -586,23 +651,33 @@ function sdkLogLevel(level: Config['LOG_LEVEL']): 'off' | 'error' | 'warn' | 'in
 
 /**
  * Checks that the LLM answers and serves every configured model, for `doctor`: lists
- * `/models` and returns what a plain call would use. Throws LLM_UNREACHABLE or LLM_MODEL_UNKNOWN.
+ * `/models` and returns what a plain call would use. A role with its own endpoint
+ * (VLLM_API_URL_<ROLE>) has that endpoint checked for its model too. Throws LLM_UNREACHABLE
+ * or LLM_MODEL_UNKNOWN.
  */
 export async function checkLlm(config: Config, options: LlmClientOptions = {}): Promise<LlmCheck> {
   const client = new LlmClient(config, options);
   const models = await client.listModels();
-  for (const variable of ['LLM_MODEL', ...Object.values(ROLE_MODEL_VAR)] as const) {
+  const ownEndpoint = ROLES.filter((r) => config[ROLE_URL_VAR[r]] !== undefined);
+  const onDefault = ROLES.filter((r) => !ownEndpoint.includes(r)).map((r) => ROLE_MODEL_VAR[r]);
+  const notServed = (name: string, url: string, served: string[], variable: string) =>
+    new CodegodError('LLM_MODEL_UNKNOWN', `model '${name}' is not served by ${url} (it serves: ${served.join(', ') || 'nothing'}); set ${variable}`);
+  for (const variable of ['LLM_MODEL', ...onDefault] as const) {
     const name = config[variable];
-    if (name !== undefined && !models.includes(name)) {
-      throw new CodegodError(
-        'LLM_MODEL_UNKNOWN',
-        `model '${name}' is not served by ${client.url} (it serves: ${models.join(', ') || 'nothing'}); set ${variable}`,
-      );
-    }
+    if (name !== undefined && !models.includes(name)) throw notServed(name, client.url, models, variable);
   }
   const model = config.LLM_MODEL ?? models[0];
   if (model === undefined) {
     throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${client.url} serves no models; load one or set LLM_MODEL`);
   }
-  return { url: client.url, models, model };
+  const roles: NonNullable<LlmCheck['roles']> = [];
+  for (const role of ownEndpoint) {
+    const url = displayUrl(endpointUrl(config, role));
+    const served = await client.listModels(undefined, role);
+    const wanted = config[ROLE_MODEL_VAR[role]] ?? config.LLM_MODEL ?? served[0];
+    if (wanted === undefined) throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${url} serves no models; load one or set ${ROLE_MODEL_VAR[role]}`);
+    if (!served.includes(wanted)) throw notServed(wanted, url, served, ROLE_MODEL_VAR[role]);
+    roles.push({ role, url, model: wanted });
+  }
+  return { url: client.url, models, model, ...(roles.length ? { roles } : {}) };
 }

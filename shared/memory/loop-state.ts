@@ -10,7 +10,13 @@ import { CheckSchema, ReasonSchema } from '../domain/agent-phases.js';
  * step. It is also the task's trace (every phase's output, every action with exit code and
  * clipped output, tokens and durations) that `codegod trace` and the dashboard show.
  */
-const usage = z.object({ promptTokens: z.number().int(), completionTokens: z.number().int(), calls: z.number().int() });
+const usage = z.object({
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  calls: z.number().int(),
+  /** The prompt's size by codegod's estimate, and the parts cut to fit the prompt budget. */
+  prompt: z.object({ estimate: z.number().int(), cut: z.array(z.string()) }).optional(),
+});
 
 export const StepRecordSchema = z.object({
   index: z.number().int(),
@@ -22,6 +28,10 @@ export const StepRecordSchema = z.object({
   exitCode: z.number().int().nullable().optional(),
   ms: z.number(),
   followups: z.array(z.unknown()).optional(),
+  /** What the step did, for the task's handoff: files written, commands that passed, knowledge recorded. */
+  files: z.array(z.string()).optional(),
+  commands: z.array(z.string()).optional(),
+  knowledge: z.record(z.string(), z.string()).optional(),
 });
 export type StepRecord = z.infer<typeof StepRecordSchema>;
 

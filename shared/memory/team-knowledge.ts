@@ -1,13 +1,17 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { CodegodError } from '../domain/errors.js';
+import type { Role } from '../domain/roles.js';
 import type { Keys } from '../redis/keys.js';
 import { loadLuaScript } from '../redis/lua-loader.js';
 
 /**
  * What the agents of one build learn and share: the venv path, the python version, the entry
- * point. Any agent of the build may add to it; agents of other builds may read it but never
- * write it, so one build's findings cannot leak into (or corrupt) another's workspace.
+ * point, the test commands. Every agent of the build reads it; each key has one owning role
+ * that alone may write it (the backend owns the venv, the testing agents the test commands),
+ * so one agent cannot overwrite what another found out about its own work. Agents of other
+ * builds may read it but never write it, so one build's findings cannot leak into (or
+ * corrupt) another's workspace.
  */
 export const KNOWLEDGE_KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
@@ -19,8 +23,46 @@ export const KNOWLEDGE_LIMITS = {
 /** Build ids become part of key names: no braces or colons, which would break the hash tag. */
 export const KNOWLEDGE_BUILD_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** Sets a knowledge entry unless the build is full: 1 when set, 0 when full (see the script's header). */
-const SET_CAPPED = loadLuaScript(new URL('./lua/setKnowledgeCapped-1.lua', import.meta.url), z.union([z.literal(0), z.literal(1)]));
+/**
+ * Which role owns which keys: named keys, and every key starting with one of the prefixes.
+ * A key no role claims belongs to the role that writes it first.
+ */
+export const KNOWLEDGE_OWNERS: Readonly<Record<Role, { keys: readonly string[]; prefixes: readonly string[] }>> = {
+  backend: { keys: ['venv_path', 'python_version', 'api_entry_point'], prefixes: ['venv_', 'python_', 'api_', 'backend_'] },
+  frontend: { keys: ['package_manager', 'build_command', 'entry_point'], prefixes: ['npm_', 'node_', 'package_', 'build_', 'frontend_'] },
+  devops: { keys: ['image', 'ports'], prefixes: ['image_', 'port_', 'docker_', 'container_', 'deploy_'] },
+  testing: { keys: [], prefixes: ['test_'] },
+};
+
+/** The role that owns `key` by the table above, if any. */
+export function knowledgeOwner(key: string): Role | undefined {
+  for (const [role, own] of Object.entries(KNOWLEDGE_OWNERS) as Array<[Role, (typeof KNOWLEDGE_OWNERS)[Role]]>) {
+    if (own.keys.includes(key) || own.prefixes.some((p) => key.startsWith(p))) return role;
+  }
+  return undefined;
+}
+
+/** The keys a role may write, as a line for its prompt and for refusals. */
+export function ownedKeysOf(role: Role): string {
+  const own = KNOWLEDGE_OWNERS[role];
+  return [...own.keys, ...own.prefixes.map((p) => `${p}*`)].join(', ') || 'none by name';
+}
+
+/** Sets an entry for its owner unless the build is full: 'ok', 'full', or the role that owns the key (see the script's header). */
+const SET_OWNED = loadLuaScript(new URL('./lua/setOwnedKnowledge-2.lua', import.meta.url), z.string().min(1));
+
+export interface KnowledgeEntry {
+  key: string;
+  value: string;
+  /** The role that owns the key (absent for a key written before owners were recorded). */
+  owner?: string;
+}
+
+/** Who writes: an agent of `buildId` with `role`. */
+export interface KnowledgeWriter {
+  buildId: string;
+  role: Role;
+}
 
 function checkBuildId(what: string, buildId: string): void {
   if (!KNOWLEDGE_BUILD_ID_PATTERN.test(buildId)) {
@@ -40,19 +82,26 @@ export class TeamKnowledge {
     return this.redis.hgetall(this.keys.knowledge(buildId));
   }
 
-  /**
-   * Records `key = value` in the knowledge of `buildId` on behalf of an agent working on
-   * `writerBuildId`. Refused when the two differ, when the key or value breaks the limits, or
-   * when the build already holds its maximum number of keys (overwriting a key always works).
-   */
-  async set(buildId: string, writerBuildId: string, key: string, value: string): Promise<void> {
+  /** Every entry with its owning role, sorted by key. */
+  async entries(buildId: string): Promise<KnowledgeEntry[]> {
     checkBuildId('build', buildId);
-    checkBuildId('writer build', writerBuildId);
-    if (writerBuildId !== buildId) {
-      throw new CodegodError(
-        'KNOWLEDGE_DENIED',
-        `knowledge of build ${buildId} is read-only to agents of build ${writerBuildId}`,
-      );
+    const [values, owners] = await Promise.all([this.redis.hgetall(this.keys.knowledge(buildId)), this.redis.hgetall(this.keys.knowledgeOwners(buildId))]);
+    return Object.keys(values)
+      .sort()
+      .map((key) => ({ key, value: values[key]!, ...(owners[key] ? { owner: owners[key] } : {}) }));
+  }
+
+  /**
+   * Records `key = value` in the knowledge of `buildId` on behalf of `writer`. Refused
+   * (KNOWLEDGE_DENIED) when the writer works on another build or its role does not own the
+   * key; refused (KNOWLEDGE_INVALID) when the key or value breaks the limits, or when the
+   * build already holds its maximum number of keys (overwriting a key always works).
+   */
+  async set(buildId: string, writer: KnowledgeWriter, key: string, value: string): Promise<void> {
+    checkBuildId('build', buildId);
+    checkBuildId('writer build', writer.buildId);
+    if (writer.buildId !== buildId) {
+      throw new CodegodError('KNOWLEDGE_DENIED', `knowledge of build ${buildId} is read-only to agents of build ${writer.buildId}`);
     }
     if (!KNOWLEDGE_KEY_PATTERN.test(key)) {
       throw new CodegodError(
@@ -68,12 +117,18 @@ export class TeamKnowledge {
         { exitCode: 2 },
       );
     }
-    const stored = await SET_CAPPED.run(this.redis, [this.keys.knowledge(buildId)], [key, value, KNOWLEDGE_LIMITS.keysPerBuild]);
-    if (stored !== 1) {
-      throw new CodegodError(
-        'KNOWLEDGE_INVALID',
-        `build ${buildId} already holds ${KNOWLEDGE_LIMITS.keysPerBuild} knowledge keys; cannot add '${key}'`,
-      );
+    const outcome = await SET_OWNED.run(
+      this.redis,
+      [this.keys.knowledge(buildId), this.keys.knowledgeOwners(buildId)],
+      [key, value, KNOWLEDGE_LIMITS.keysPerBuild, writer.role, knowledgeOwner(key) ?? ''],
+    );
+    if (outcome === 'ok') return;
+    if (outcome === 'full') {
+      throw new CodegodError('KNOWLEDGE_INVALID', `build ${buildId} already holds ${KNOWLEDGE_LIMITS.keysPerBuild} knowledge keys; cannot add '${key}'`);
     }
+    throw new CodegodError(
+      'KNOWLEDGE_DENIED',
+      `team knowledge '${key}' is owned by the ${String(outcome)} agents: a ${writer.role} agent may read it but not write it (${writer.role} owns: ${ownedKeysOf(writer.role)})`,
+    );
   }
 }

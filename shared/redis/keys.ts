@@ -12,6 +12,7 @@
  * | P:build:{B}:audit                     | stream | every command and file write agents made            |
  * | P:build:{B}:llm                       | stream | one entry per LLM call (phase, tokens, latency)     |
  * | P:build:{B}:knowledge                 | hash   | team knowledge of the build (venv path, entry point) |
+ * | P:build:{B}:knowledge:owners          | hash   | knowledge key → the role that owns (may write) it   |
  * | P:build:{B}:loop:T                    | hash   | ORPAV checkpoint of a task (resume after a crash)   |
  * | P:agent:A:memory                      | string | JSON of agent A's memory                            |
  * | P:agent:A:checkpoints                 | hash   | checkpoint name → JSON snapshot of that memory      |
@@ -40,6 +41,7 @@ export interface Keys {
   audit(buildId: string): string;
   llmCalls(buildId: string): string;
   knowledge(buildId: string): string;
+  knowledgeOwners(buildId: string): string;
   loopState(buildId: string, taskId: string): string;
   agentMemory(agentId: string): string;
   agentCheckpoints(agentId: string): string;
@@ -67,6 +69,7 @@ export function createKeys(prefix: string): Keys {
     audit: (b) => `${build(b)}:audit`,
     llmCalls: (b) => `${build(b)}:llm`,
     knowledge: (b) => `${build(b)}:knowledge`,
+    knowledgeOwners: (b) => `${build(b)}:knowledge:owners`,
     loopState: (b, t) => `${build(b)}:loop:${t}`,
     agentMemory: (a) => `${prefix}:agent:${a}:memory`,
     agentCheckpoints: (a) => `${prefix}:agent:${a}:checkpoints`,

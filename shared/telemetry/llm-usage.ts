@@ -19,6 +19,8 @@ export const LlmCallSchema = z.object({
   model: z.string().min(1),
   promptTokens: z.number().int().min(0),
   completionTokens: z.number().int().min(0),
+  /** The prompt's size by codegod's own token estimate (what prompt budgets are held to). */
+  promptEstimate: z.number().int().min(0).optional(),
   ms: z.number().int().min(0),
   /** 1 for the first request of a structured call, 2 for its first repair, … */
   attempt: z.number().int().min(1),
@@ -89,6 +91,7 @@ export class RedisUsageRecorder implements UsageRecorder {
       'attempt', String(call.attempt),
       'ok', call.ok ? '1' : '0',
     ];
+    if (call.promptEstimate !== undefined) entry.push('promptEstimate', String(call.promptEstimate));
     if (call.taskId !== undefined) entry.push('task', call.taskId);
     if (call.agentId !== undefined) entry.push('agent', call.agentId);
     if (call.error !== undefined) entry.push('error', call.error.slice(0, 300));

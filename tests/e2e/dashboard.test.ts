@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { AGENT_STATES } from '../../shared/telemetry/agent-status.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorService } from '../../orchestrator/service.js';
 import { createLogger } from '../../shared/logger.js';
@@ -136,6 +137,8 @@ describe('the dashboard', () => {
     await page.locator('#agents tr[data-agent]').nth(2).waitFor({ timeout: 10_000 });
     const roles = await page.locator('#agents tr[data-agent] td:nth-child(2)').allInnerTexts();
     expect(roles.sort()).toEqual(['backend', 'master', 'testing']);
+    for (const state of await page.locator('#agents tr[data-agent] td:nth-child(3)').allInnerTexts()) expect(AGENT_STATES).toContain(state.trim());
+    for (const proc of await page.locator('#agents tr[data-agent] td:nth-child(7)').allInnerTexts()) expect(proc).toMatch(/ · up \S+/);
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-agents.png') });
     expect(problems).toEqual([]);
   });

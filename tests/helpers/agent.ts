@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
+import { startScriptedLlmServer, type RequestLogEntry, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
 import type { ScenarioInput } from '../../scripts/llm-server/scenario.js';
 import type { BuildRecord } from '../../shared/domain/build.js';
 import type { Config } from '../../shared/config.js';
@@ -36,6 +36,18 @@ export const validateWith = (checks: Array<{ kind: string; target: string; args?
   checks: checks.map((c) => ({ kind: c.kind, target: c.target, args: c.args ?? [], contains: c.contains ?? null })),
   summary: 'checked',
 });
+
+/**
+ * The parts of an agent's prompt as the scripted server received it: the system message, the
+ * task message (task and what its dependencies handed on), the context message (memory,
+ * observations, failed iterations) with its MEMORY section, and the phase message.
+ */
+export function promptOf(r: RequestLogEntry): { system: string; task: string; context: string; memory: string; phase: string; all: string } {
+  const text = (r.messages ?? []).map((m) => String((m as { content?: unknown }).content ?? ''));
+  const [system = '', task = '', context = '', phase = ''] = text;
+  const memory = /^MEMORY\n([\s\S]*?)(?:\n\nOBSERVATIONS|$)/.exec(context)?.[1] ?? '';
+  return { system, task, context, memory, phase, all: text.join('\n') };
+}
 
 /**
  * One agent test world: a scripted LLM server, a private workspace root, a real worker

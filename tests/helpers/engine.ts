@@ -56,12 +56,12 @@ export async function waitForBuildEnd(scheduler: Scheduler, buildId: string, tim
   }, `build ${buildId} to end`, timeoutMs);
 }
 
-/** Waits until each child's worker has registered in codegod:agents:status as idle or busy. */
+/** Waits until each child's worker has registered in codegod:agents:status as running (neither stopping nor offline). */
 export async function waitForWorkers(redis: Redis, config: Config, children: ChildHandle[]): Promise<void> {
   const keys = createKeys(config.CODEGOD_PREFIX);
   await waitFor(async () => {
     const { agents } = await listAgents(redis, keys);
-    const live = new Set(agents.filter((a) => a.state === 'idle' || a.state === 'busy').map((a) => a.pid));
+    const live = new Set(agents.filter((a) => a.state !== 'stopping' && a.state !== 'offline').map((a) => a.pid));
     return children.every((c) => live.has(c.pid));
   }, 'workers to start', 30_000, 100);
 }

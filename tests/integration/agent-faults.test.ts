@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../shared/memory/memory.js';
+import { MemoryStore } from '../../shared/memory/store.js';
 import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
 
 /** The agent loop against an LLM that misbehaves: every fault ends handled, never a crashed worker. */
@@ -89,9 +89,14 @@ describe('agent loop under LLM faults', () => {
     const trace = (await world.trace(buildId, 'hello'))!;
     expect(trace.wipedAt).toBe(2);
     expect(trace.iterations[0]!.failure).toMatch(/run_command.*failed/);
-    // The fresh attempt was not told about the failures before the wipe.
-    const lastReason = world.requests('reason').at(-1)!;
-    expect(JSON.stringify(lastReason.messages)).toContain('Previous attempts: none.');
+    // The fresh attempt was not told about the failures before the wipe: neither by the
+    // trace (previous attempts) nor by its memory, while the second iteration was.
+    const context = (r: { messages?: unknown[] }) => (r.messages![2] as { content: string }).content;
+    const reasons = world.requests('reason');
+    expect(context(reasons[1]!)).toContain('missing_script.py');
+    expect(context(reasons.at(-1)!)).toContain('PREVIOUS ATTEMPTS\nnone');
+    expect(context(reasons.at(-1)!)).toContain('Your memory of this task: nothing from earlier attempts.');
+    expect(context(reasons.at(-1)!)).not.toContain('missing_script.py');
     const memory = new MemoryStore(world.engine.redis, world.engine.scheduler.keys);
     const agents = await memory.listAgents();
     const mine = agents.find((a) => a.endsWith(`-${w.pid}`))!;

@@ -17,6 +17,7 @@ import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
 import { testConfig } from '../helpers/config.js';
 import { waitFor } from '../helpers/processes.js';
 import { parseExposition, type Exposition } from '../helpers/prometheus.js';
+import { AGENT_STATES } from '../../shared/telemetry/agent-status.js';
 
 const TOKEN = 'api-test-token-6f1d2c3b4a596877';
 const LLM_KEY = 'sk-llm-test-key-0a9b8c7d6e5f4321';
@@ -331,7 +332,10 @@ describe('agents and health', () => {
     const roles = body.agents.map((a: Json) => a.role).sort();
     expect(roles).toEqual(['backend', 'master', 'testing']);
     for (const a of body.agents) {
-      expect(['idle', 'busy']).toContain(a.state);
+      expect(a.state).not.toMatch(/^(stopping|offline)$/);
+      expect(AGENT_STATES).toContain(a.state);
+      expect(a).toHaveProperty('currentTask');
+      expect(a.uptimeMs).toBe(a.heartbeat - a.startedAt);
       expect(a.stale).toBe(false);
       expect(a.heartbeatAgeMs).toBeLessThan(10_000);
     }

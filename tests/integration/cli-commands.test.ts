@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../shared/config.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
-import { addObservation, completeTask, MemoryStore, setKnowledge, startTask } from '../../shared/memory/memory.js';
+import { addObservation, completeTask, setKnowledge, startTask } from '../../shared/memory/reducers.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { exportMemories } from '../../shared/memory/transfer.js';
 import { freePort } from '../../shared/redis/redis-server.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../scripts/llm-server/server.js';
@@ -159,7 +161,7 @@ describe('wipe and memory', () => {
       addObservation(completeTask(startTask(setKnowledge(m, 'venv_path', '/w/.venv'), { buildId, taskId: 'api', title: 'API' }), { buildId, taskId: 'api' }), 'pytest passed'),
     );
     await store.update('frontend-1', 'frontend', (m) => completeTask(m, { buildId, taskId: 'ui' }));
-    const before = await store.exportAll();
+    const before = await exportMemories(store);
 
     const cp = await cli(['memory', 'checkpoint', 'backend-1', 'before'], env);
     expect(cp.code).toBe(0);
@@ -176,15 +178,15 @@ describe('wipe and memory', () => {
     const declined = await cli(['wipe', '--agent', 'backend-1'], env, { stdinTTY: true, stdinText: 'n\n' });
     expect(declined.code).toBe(2);
     expect(declined.stderr).toContain('wipe the memory of agent backend-1? [y/N]');
-    expect((await store.exportAll()).agents[0]!.memory!.completedTasks).toHaveLength(1);
+    expect((await exportMemories(store)).agents[0]!.memory!.completedTasks).toHaveLength(1);
     const confirmed = await cli(['wipe', '--agent', 'backend-1'], env, { stdinTTY: true, stdinText: 'yes\n' });
     expect(confirmed.code).toBe(0);
-    const wiped = (await store.exportAll()).agents[0]!.memory!;
+    const wiped = (await exportMemories(store)).agents[0]!.memory!;
     expect(wiped).toMatchObject({ completedTasks: [], observations: [], currentTask: null, knowledge: { venv_path: '/w/.venv' }, role: 'backend' });
 
     const restored = await cli(['memory', 'restore', 'backend-1', 'before'], env);
     expect(restored.code).toBe(0);
-    expect((await store.exportAll()).agents[0]!.memory!.completedTasks).toEqual([`${buildId}/api`]);
+    expect((await exportMemories(store)).agents[0]!.memory!.completedTasks).toEqual([`${buildId}/api`]);
     const missing = await cli(['memory', 'restore', 'backend-1', 'nope'], env);
     expect(missing.code).toBe(4);
     expect(oneLine(missing.stderr)).toMatch(/agent backend-1 has no checkpoint 'nope' \(it has: before\)/);
@@ -198,12 +200,12 @@ describe('wipe and memory', () => {
 
     const all = await cli(['wipe', '--all', '--yes', '--json'], env);
     expect(JSON.parse(all.stdout)).toEqual({ wiped: 2 });
-    expect((await store.exportAll()).agents.every((a) => a.memory!.completedTasks.length === 0)).toBe(true);
+    expect((await exportMemories(store)).agents.every((a) => a.memory!.completedTasks.length === 0)).toBe(true);
 
     const imported = await cli(['memory', 'import', file, '--replace'], env);
     expect(imported.code).toBe(0);
     expect(imported.stdout).toContain('imported 2 memories and 1 checkpoint(s)');
-    const after = await store.exportAll();
+    const after = await exportMemories(store);
     const strip = (doc: typeof before) => doc.agents.map((a) => ({ ...a, memory: a.memory && { ...a.memory, version: 0, updatedAt: '' } }));
     expect(strip(after)).toEqual(strip({ ...before, agents: before.agents.map((a) => (a.agentId === 'backend-1' ? { ...a, checkpoints: after.agents[0]!.checkpoints } : a)) }));
     expect(JSON.parse(readFileSync(file, 'utf8')).agents).toHaveLength(2);
@@ -300,12 +302,12 @@ describe('doctor', () => {
     await h.redis.hset(
       keys.agentsStatus,
       'backend-gone',
-      JSON.stringify({ agentId: 'backend-gone', role: 'backend', state: 'busy', currentTasks: [{ buildId: UNKNOWN, taskId: 'api', since: old }], heartbeat: old, startedAt: old, tasksCompleted: 3, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h' }),
+      JSON.stringify({ agentId: 'backend-gone', role: 'backend', state: 'acting', currentTasks: [{ buildId: UNKNOWN, taskId: 'api', since: old, phase: 'acting' }], heartbeat: old, startedAt: old - 3_600_000, tasksCompleted: 3, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h' }),
     );
     await h.redis.hset(keys.agentsStatus, 'broken', '{nope');
     const r = await cli(['status'], env);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`backend-gone +backend +busy \\(stale\\) +${UNKNOWN}/api +2m 00s ago +3`));
+    expect(r.stdout).toMatch(new RegExp(`backend-gone +backend +acting \\(stale\\) +${UNKNOWN}/api +1h 00m +2m 00s ago +3`));
     expect(r.stdout).toMatch(/1 agent\(s\) stale: no heartbeat for over 2m 00s/);
     expect(r.stdout).toContain('unreadable agent entries: broken');
     const json = JSON.parse((await cli(['status', '--json'], env)).stdout) as { agents: Array<{ agentId: string; stale: boolean; live: boolean }>; malformedAgents: string[] };

@@ -10,6 +10,7 @@ import { createKeys } from '../../shared/redis/keys.js';
 import { checkLlm, LlmClient, type ChatMessage } from '../../shared/llm/client.js';
 import { wireJsonSchema } from '../../shared/llm/wire-schema.js';
 import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
+import { estimateMessagesTokens } from '../../shared/llm/tokens.js';
 import { createLogger } from '../../shared/logger.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { testConfig } from '../helpers/config.js';
@@ -288,6 +289,44 @@ describe('LLM client against the scripted server', () => {
     }
   });
 
+  it('sends a role to its own endpoint (VLLM_API_URL_<ROLE>) with its own temperature, and checks that endpoint', async () => {
+    const main = await startScriptedLlmServer({ scenario: { models: ['big-model'], fallback: { reply: good } } });
+    const small = await startScriptedLlmServer({ scenario: { models: ['small-model'], fallback: { reply: good } } });
+    try {
+      const settings = { VLLM_API_URL_DEVOPS: small.url, LLM_TEMPERATURE: '0.2', LLM_TEMPERATURE_DEVOPS: '0' };
+      const client = new LlmClient(config(main, settings), { logger });
+      expect((await ask(client, 'plan', { role: 'backend' })).model).toBe('big-model');
+      expect((await ask(client, 'plan', { role: 'devops' })).model).toBe('small-model');
+      expect((await ask(client, 'plan', { role: 'planner' })).model).toBe('big-model');
+      const chats = (s: ScriptedLlmServer) => s.requests.filter((r) => r.path === '/v1/chat/completions');
+      expect(chats(main).map((r) => [r.role, r.model, r.temperature])).toEqual([
+        ['backend', 'big-model', 0.2],
+        ['planner', 'big-model', 0.2],
+      ]);
+      expect(chats(small).map((r) => [r.role, r.model, r.temperature])).toEqual([['devops', 'small-model', 0]]);
+      // No temperature configured: none is sent, the server's default applies.
+      await ask(new LlmClient(config(main), { logger }), 'plan');
+      expect(chats(main).at(-1)!.temperature).toBeUndefined();
+
+      expect(await checkLlm(config(main, settings), { logger })).toEqual({
+        url: main.url,
+        models: ['big-model'],
+        model: 'big-model',
+        roles: [{ role: 'devops', url: small.url, model: 'small-model' }],
+      });
+      const wrong = await failure(checkLlm(config(main, { ...settings, LLM_MODEL: 'big-model' }), { logger }));
+      expect(wrong.code).toBe('LLM_MODEL_UNKNOWN');
+      expect(wrong.message).toBe(`model 'big-model' is not served by ${small.url} (it serves: small-model); set LLM_MODEL_DEVOPS`);
+      await small.close();
+      const down = await failure(ask(new LlmClient(config(main, { ...settings, LLM_MAX_RETRIES: '0' }), { logger }), 'plan', { role: 'devops' }));
+      expect(down.code).toBe('LLM_UNREACHABLE');
+      expect(down.message).toContain('set VLLM_API_URL_DEVOPS');
+    } finally {
+      await main.close();
+      await small.close();
+    }
+  });
+
   it('falls back to json_object with the schema in the prompt when the server rejects json_schema, and when configured to', async () => {
     const plain = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', reply: good }] } });
     try {
@@ -413,6 +452,9 @@ describe('LLM client against the scripted server', () => {
         ['malformed', 'backend', 'codegod-test', '2', '1', 't1', 'backend-1'],
       ]);
       expect(fields[0]!.error).toContain('not valid JSON');
+      // Each request's size by codegod's own estimate: the repair round carries the rejected reply too.
+      expect(Number(fields[0]!.promptEstimate)).toBe(estimateMessagesTokens(messages));
+      expect(Number(fields[1]!.promptEstimate)).toBeGreaterThan(Number(fields[0]!.promptEstimate));
       const sum = (k: string) => fields.reduce((n, f) => n + Number(f[k]), 0);
       expect(sum('promptTokens')).toBe(repaired.usage.promptTokens);
       expect(sum('completionTokens')).toBe(repaired.usage.completionTokens);

@@ -4,19 +4,10 @@ import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { CodegodError } from '../../shared/domain/errors.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
-import {
-  MEMORY_LIMITS,
-  MemoryConflictError,
-  MemoryExportSchema,
-  MemoryImportError,
-  MemoryStore,
-  addObservation,
-  addReasoning,
-  completeTask,
-  setKnowledge,
-  startTask,
-  type AgentMemory,
-} from '../../shared/memory/memory.js';
+import { addObservation, addReasoning, completeTask, setKnowledge, startTask } from '../../shared/memory/reducers.js';
+import { MEMORY_LIMITS, MemoryConflictError, type AgentMemory } from '../../shared/memory/schema.js';
+import { MemoryStore } from '../../shared/memory/store.js';
+import { MemoryExportSchema, MemoryImportError, exportMemories, importMemories } from '../../shared/memory/transfer.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import { testConfig } from '../helpers/config.js';
@@ -153,10 +144,24 @@ describe('MemoryStore', () => {
     expect((await logged.load('other', 'backend')).agentId).toBe('other');
   });
 
+  it('get returns the memory or null, and refuses a malformed one with the key and the problem', async () => {
+    expect(await store.get('nobody')).toBeNull();
+    const written = await store.update('reader', 'backend', (m) => addObservation(m, 'seen'));
+    expect(await store.get('reader')).toEqual(written);
+    await redis.set(keys.agentMemory('reader'), JSON.stringify({ ...written, observations: 'not a list' }));
+    const err = await rejection(store.get('reader'));
+    expect(err.code).toBe('DATA_CORRUPT');
+    expect(err.message).toContain(keys.agentMemory('reader'));
+    expect(err.message).toContain('observations');
+    // Nothing was overwritten by reading.
+    expect(JSON.parse((await redis.get(keys.agentMemory('reader')))!).observations).toBe('not a list');
+  });
+
   it('wipe keeps role and core knowledge, clears the rest, and leaves checkpoints', async () => {
     await store.update('w1', 'backend', (m) => busy(m, 'w1'));
     await store.checkpoint('w1', 'before-wipe');
-    const wiped = await store.wipe('w1');
+    const { memory: wiped, wrote } = await store.wipe('w1');
+    expect(wrote).toBe(true);
     expect(wiped).toMatchObject({
       role: 'backend',
       knowledge: { venv_path: '/ws/w1/.venv' },
@@ -169,7 +174,10 @@ describe('MemoryStore', () => {
     });
     expect(await store.load('w1', 'backend')).toEqual(wiped);
     expect((await store.listCheckpoints('w1')).map((c) => c.name)).toEqual(['before-wipe']);
-    expect(await store.wipe('nobody')).toBeNull();
+    expect(await store.wipe('nobody')).toEqual({ memory: null, wrote: false });
+    await redis.set(keys.agentMemory('garbled'), '{"agentId"');
+    expect(await store.wipe('garbled')).toEqual({ memory: null, wrote: true });
+    expect(await redis.exists(keys.agentMemory('garbled'))).toBe(0);
   });
 
   it('wipeRole wipes only that role; wipeAll wipes every agent, malformed ones included', async () => {
@@ -241,7 +249,7 @@ describe('MemoryStore', () => {
       await store.checkpoint(id, 'snap');
     }
     await redis.hset(keys.agentCheckpoints('r-te'), 'junk', 'not json');
-    const doc = await store.exportAll();
+    const doc = await exportMemories(store);
     const json = JSON.parse(JSON.stringify(doc)) as unknown;
     expect(MemoryExportSchema.parse(json)).toEqual(doc);
     expect(doc.agents.map((a) => a.agentId)).toEqual(['r-be', 'r-te']);
@@ -250,7 +258,7 @@ describe('MemoryStore', () => {
     expect(await store.wipeAll()).toBe(2);
     await store.deleteCheckpoint('r-be', 'snap');
 
-    const result = await store.importAll(json, { replace: true });
+    const result = await importMemories(store, json, { replace: true });
     expect(result).toEqual({ memories: 2, memoriesSkipped: 0, checkpoints: 2 });
     for (const agent of doc.agents) {
       const now = await store.load(agent.agentId, agent.memory!.role);
@@ -264,25 +272,25 @@ describe('MemoryStore', () => {
   it('import without replace keeps what exists and adds what is missing', async () => {
     await store.update('m1', 'backend', (m) => addObservation(m, 'original'));
     await store.checkpoint('m1', 'mine');
-    const doc = await store.exportAll();
+    const doc = await exportMemories(store);
     await store.update('m1', 'backend', (m) => addObservation(m, 'newer'));
     await store.forget('m1');
     await store.update('m1', 'backend', (m) => addObservation(m, 'current'));
     await store.checkpoint('m1', 'current-cp');
 
     const fresh = new MemoryStore(redis, createKeys(`${keys.prefix}x`));
-    expect(await fresh.importAll(doc, { replace: false })).toEqual({ memories: 1, memoriesSkipped: 0, checkpoints: 1 });
+    expect(await importMemories(fresh, doc, { replace: false })).toEqual({ memories: 1, memoriesSkipped: 0, checkpoints: 1 });
 
-    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 1 });
+    expect(await importMemories(store, doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 1 });
     expect((await store.load('m1', 'backend')).observations).toEqual(['current']);
     expect((await store.listCheckpoints('m1')).map((c) => c.name).sort()).toEqual(['current-cp', 'mine']);
-    expect(await store.importAll(doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 0 });
+    expect(await importMemories(store, doc, { replace: false })).toEqual({ memories: 0, memoriesSkipped: 1, checkpoints: 0 });
   });
 
   it('a bad document is refused with every problem listed, and nothing is written', async () => {
     const good = await (async () => {
       await store.update('i1', 'backend', (m) => addObservation(m, 'x'));
-      return store.exportAll();
+      return exportMemories(store);
     })();
     await store.forget('i1');
     const bad = {
@@ -290,7 +298,7 @@ describe('MemoryStore', () => {
       exportedAt: 'yesterday',
       agents: [{ ...good.agents[0], memory: { ...good.agents[0]!.memory, role: 'wizard', wipes: -1 } }],
     };
-    const err = await rejection(store.importAll(bad, { replace: true }));
+    const err = await rejection(importMemories(store, bad, { replace: true }));
     expect(err).toBeInstanceOf(MemoryImportError);
     expect((err as MemoryImportError).problems).toHaveLength(3);
     expect(err.message).toMatch(/^invalid memory export: /);
@@ -299,8 +307,8 @@ describe('MemoryStore', () => {
     expect(err.message).toContain('agents.0.memory.wipes');
 
     const twice = { ...good, agents: [good.agents[0], good.agents[0]] };
-    expect((await rejection(store.importAll(twice, { replace: true }))).message).toContain('appears twice');
-    expect((await rejection(store.importAll('nope', { replace: true }))).code).toBe('MEMORY_INVALID');
+    expect((await rejection(importMemories(store, twice, { replace: true }))).message).toContain('appears twice');
+    expect((await rejection(importMemories(store, 'nope', { replace: true }))).code).toBe('MEMORY_INVALID');
     expect(await store.listAgents()).toEqual([]);
   });
 
@@ -325,11 +333,11 @@ describe('TeamKnowledge', () => {
   });
 
   it('is shared within a build and read-only to other builds', async () => {
-    await knowledge.set('b-one', 'b-one', 'venv_path', '/ws/b-one/.venv');
-    await knowledge.set('b-one', 'b-one', 'python_version', '3.11');
-    await knowledge.set('b-two', 'b-two', 'venv_path', '/ws/b-two/.venv');
+    await knowledge.set('b-one', { buildId: 'b-one', role: 'backend' }, 'venv_path', '/ws/b-one/.venv');
+    await knowledge.set('b-one', { buildId: 'b-one', role: 'backend' }, 'python_version', '3.11');
+    await knowledge.set('b-two', { buildId: 'b-two', role: 'backend' }, 'venv_path', '/ws/b-two/.venv');
 
-    const err = await rejection(knowledge.set('b-one', 'b-two', 'venv_path', '/elsewhere'));
+    const err = await rejection(knowledge.set('b-one', { buildId: 'b-two', role: 'backend' }, 'venv_path', '/elsewhere'));
     expect(err.code).toBe('KNOWLEDGE_DENIED');
     expect(err.message).toBe('knowledge of build b-one is read-only to agents of build b-two');
 
@@ -338,27 +346,48 @@ describe('TeamKnowledge', () => {
     expect(await knowledge.get('b-none')).toEqual({});
   });
 
+  it('lets only the owning role write a key, and tells the others why', async () => {
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'backend' }, 'venv_path', '.venv');
+    const denied = await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'frontend' }, 'venv_path', 'node_modules/.venv'));
+    expect(denied.code).toBe('KNOWLEDGE_DENIED');
+    expect(denied.message).toBe(
+      "team knowledge 'venv_path' is owned by the backend agents: a frontend agent may read it but not write it (frontend owns: package_manager, build_command, entry_point, npm_*, node_*, package_*, build_*, frontend_*)",
+    );
+    // Owned by name even before anyone wrote it.
+    expect((await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'backend' }, 'test_command_unittest', 'x'))).code).toBe('KNOWLEDGE_DENIED');
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'testing' }, 'test_command_unittest', 'python3 -m unittest');
+    // A key no role claims belongs to its first writer.
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'devops' }, 'release_notes', 'README.md');
+    expect((await rejection(knowledge.set('b-own', { buildId: 'b-own', role: 'testing' }, 'release_notes', 'x'))).message).toContain('owned by the devops agents');
+    await knowledge.set('b-own', { buildId: 'b-own', role: 'devops' }, 'release_notes', 'NOTES.md');
+    expect(await knowledge.entries('b-own')).toEqual([
+      { key: 'release_notes', value: 'NOTES.md', owner: 'devops' },
+      { key: 'test_command_unittest', value: 'python3 -m unittest', owner: 'testing' },
+      { key: 'venv_path', value: '.venv', owner: 'backend' },
+    ]);
+  });
+
   it('refuses bad keys, long values and bad build ids', async () => {
-    expect((await rejection(knowledge.set('b1', 'b1', 'EntryPoint', 'x'))).code).toBe('KNOWLEDGE_INVALID');
-    expect((await rejection(knowledge.set('b1', 'b1', '9lives', 'x'))).code).toBe('KNOWLEDGE_INVALID');
-    const long = await rejection(knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars + 1)));
+    expect((await rejection(knowledge.set('b1', { buildId: 'b1', role: 'backend' }, 'EntryPoint', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    expect((await rejection(knowledge.set('b1', { buildId: 'b1', role: 'backend' }, '9lives', 'x'))).code).toBe('KNOWLEDGE_INVALID');
+    const long = await rejection(knowledge.set('b1', { buildId: 'b1', role: 'frontend' }, 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars + 1)));
     expect(long.message).toContain(`at most ${KNOWLEDGE_LIMITS.valueMaxChars}`);
     expect((await rejection(knowledge.get('b}1'))).code).toBe('KNOWLEDGE_INVALID');
-    await knowledge.set('b1', 'b1', 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars));
+    await knowledge.set('b1', { buildId: 'b1', role: 'frontend' }, 'entry_point', 'x'.repeat(KNOWLEDGE_LIMITS.valueMaxChars));
     expect(Object.keys(await knowledge.get('b1'))).toEqual(['entry_point']);
   });
 
   it('caps the keys of a build atomically, and overwriting still works at the cap', async () => {
     const cap = KNOWLEDGE_LIMITS.keysPerBuild;
-    for (let i = 0; i < cap - 5; i += 1) await knowledge.set('full', 'full', `k${i}`, 'v');
+    for (let i = 0; i < cap - 5; i += 1) await knowledge.set('full', { buildId: 'full', role: 'backend' }, `k${i}`, 'v');
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => knowledge.set('full', 'full', `extra_${i}`, 'v')),
+      Array.from({ length: 20 }, (_, i) => knowledge.set('full', { buildId: 'full', role: 'backend' }, `extra_${i}`, 'v')),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
     expect(await redis.hlen(keys.knowledge('full'))).toBe(cap);
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect((refused.reason as CodegodError).message).toContain(`already holds ${cap} knowledge keys`);
-    await knowledge.set('full', 'full', 'k0', 'changed');
+    await knowledge.set('full', { buildId: 'full', role: 'backend' }, 'k0', 'changed');
     expect((await knowledge.get('full')).k0).toBe('changed');
   });
 });

@@ -8,6 +8,7 @@ import { createLogger } from '../../shared/logger.js';
 import type { Role } from '../../shared/domain/roles.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { ActionContext, ActionResult, KnowledgeAccess } from '../../workers/actions/action.js';
+import type { KnowledgeEntry } from '../../shared/memory/team-knowledge.js';
 import { NO_DOCKER_ENDPOINT } from '../../workers/roles/devops.js';
 import { roleDefinition } from '../../workers/roles/index.js';
 import type { ErrorTriage } from '../../workers/roles/testing.js';
@@ -35,6 +36,9 @@ class MemoryKnowledge implements KnowledgeAccess {
   readonly values: Record<string, string> = {};
   async get(): Promise<Record<string, string>> {
     return { ...this.values };
+  }
+  async entries(): Promise<KnowledgeEntry[]> {
+    return Object.entries(this.values).map(([key, value]) => ({ key, value }));
   }
   async set(key: string, value: string): Promise<void> {
     this.values[key] = value;
@@ -295,6 +299,7 @@ describe('frontend role', () => {
     expect(installed.ok, installed.output).toBe(true);
     expect(await w.sandbox.exists('node_modules/local-lib')).toBe(true);
     expect(JSON.parse(await w.sandbox.readFile('package.json')).dependencies).toEqual({ 'local-lib': 'file:local-lib' });
+    expect(w.knowledge.values.package_manager).toBe('npm');
     expect((await w.act('npm_install', { packages: ['file:missing-lib'] })).ok).toBe(false);
 
     const noBuild = await w.act('build_frontend');
@@ -324,6 +329,7 @@ describe('frontend role', () => {
     const build = await w.act('build_frontend');
     expect(build.ok, build.output).toBe(true);
     expect(build.output).toContain('built 42');
+    expect(w.knowledge.values.build_command).toBe('npm run build');
     expect(await w.sandbox.exists('dist/out.js')).toBe(true);
     const unknown = await w.act('npm_run', { script: 'lint' });
     expect(unknown.ok).toBe(false);
@@ -367,6 +373,7 @@ describe('testing role', () => {
     const passing = await w.act('run_tests', { framework: 'unittest', path: 'tests/test_math.py' });
     expect(passing.ok, passing.output).toBe(true);
     expect(passing.output).toMatch(/^tests passed: 2 passed, 0 failed/);
+    expect(w.knowledge.values.test_command_unittest).toMatch(/ -m unittest tests\/test_math\.py$/);
 
     const pytest = await w.act('run_tests', { framework: 'pytest' });
     expect(pytest.ok).toBe(false);
@@ -474,6 +481,7 @@ describe('devops role', () => {
       expose: [8000],
     });
     expect(made.ok, made.output).toBe(true);
+    expect(w.knowledge.values.ports).toBe('8000');
     expect(await w.sandbox.readFile('Dockerfile')).toBe(
       [
         'FROM python:3.11-slim',

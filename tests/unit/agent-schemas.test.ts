@@ -3,7 +3,7 @@ import { wireJsonSchema } from '../../shared/llm/wire-schema.js';
 import { freshLoopState, LoopStateSchema } from '../../shared/memory/loop-state.js';
 import { ReasonSchema, TaskResultSchema, ValidatePlanSchema } from '../../shared/domain/agent-phases.js';
 import { planSchemaFor } from '../../workers/agent/plan-schema.js';
-import { phaseMessages, systemPrompt } from '../../workers/agent/prompts.js';
+import { PromptBuilder, systemPrompt } from '../../workers/agent/prompts.js';
 import { plannerSystemPrompt } from '../../orchestrator/planner.js';
 import { roleDefinition } from '../../workers/roles/index.js';
 import { ROLES } from '../../shared/domain/roles.js';
@@ -70,18 +70,23 @@ describe('stable prompt prefix (vLLM prefix cache)', () => {
     }
   });
 
-  it('system and task messages are byte-identical across the phases of a task; only the phase message differs', () => {
-    const phases = ['reason', 'plan', 'validate'].map((p) => phaseMessages(backend, task('api'), 'Build a todo app', p, `body of ${p}`));
+  const messagesOf = (id: string, goal: string, phase: string, body: string) => {
+    const builder = new PromptBuilder(backend, task(id), goal, [], 4_096);
+    const context = builder.context({ memory: ['Your core knowledge: none yet.'], observations: { files: [] }, history: ['none'] });
+    return builder.messages(context, phase, { parts: [{ label: 'Input', value: body }], instructions: `answer the ${phase}` }).messages;
+  };
+
+  it('system, task and context messages are byte-identical across the phases of an iteration; only the phase message differs', () => {
+    const phases = ['reason', 'plan', 'validate'].map((p) => messagesOf('api', 'Build a todo app', p, `body of ${p}`));
     for (const m of phases) {
-      expect(m[0]).toEqual(phases[0]![0]);
-      expect(m[1]).toEqual(phases[0]![1]);
+      expect(m.slice(0, 3)).toEqual(phases[0]!.slice(0, 3));
     }
-    expect(new Set(phases.map((m) => m[2]!.content)).size).toBe(3);
+    expect(new Set(phases.map((m) => m[3]!.content)).size).toBe(3);
   });
 
   it('the system message is shared by different tasks of the role', () => {
-    const a = phaseMessages(backend, task('a'), 'goal one', 'reason', 'x');
-    const b = phaseMessages(backend, task('b'), 'goal two', 'reason', 'y');
+    const a = messagesOf('a', 'goal one', 'reason', 'x');
+    const b = messagesOf('b', 'goal two', 'reason', 'y');
     expect(a[0]).toEqual(b[0]);
     expect(a[1]).not.toEqual(b[1]);
   });

@@ -104,7 +104,13 @@ const TRACE: LoopState = {
         ms: 1_200,
         usage: usage(400, 100),
       },
-      plan: { steps: [{ action: 'run_command', params: { command: 'pytest' }, expected: 'passes' }], estimated_duration: '1m', confidence: 0.7, ms: 900, usage: usage(300, 80) },
+      plan: {
+        steps: [{ action: 'run_command', params: { command: 'pytest' }, expected: 'passes' }],
+        estimated_duration: '1m',
+        confidence: 0.7,
+        ms: 900,
+        usage: { ...usage(300, 80), prompt: { estimate: 4_000, cut: ['handoff', 'observations'] } },
+      },
       act: {
         steps: [{ index: 0, action: 'run_command', params: { command: 'pytest' }, expected: 'passes', ok: false, output: 'line1\nE   ImportError: flask', exitCode: 1, ms: 2_100 }],
         done: false,
@@ -137,6 +143,7 @@ describe('trace', () => {
     expect(text).toMatch(/1\. run_command FAILED exit 1 in 2\.1s/);
     expect(text).toContain('E   ImportError: flask');
     expect(text).toMatch(/validate +700ms {2}220 tokens · NOT valid/);
+    expect(text).toContain('380 tokens (prompt cut to fit its budget: handoff, observations) · confidence 0.7');
     expect(text).toContain('FAIL command pytest -q contains "passed"');
     expect(text).toContain('verdict: flask is missing');
     expect(text).toContain('failure: validation failed: flask is missing');
@@ -160,9 +167,11 @@ function agent(over: Partial<AgentView>): AgentView {
     agentId: 'a',
     role: 'backend',
     state: 'idle',
+    currentTask: null,
     currentTasks: [],
     heartbeat: 0,
     startedAt: 0,
+    uptimeMs: 0,
     tasksCompleted: 0,
     tasksFailed: 0,
     concurrency: 4,

@@ -218,6 +218,20 @@ describe('LLM servers', () => {
     expect(durationSeconds(vllm.healthcheck.start_period)).toBeGreaterThanOrEqual(600);
   });
 
+  it('the small-model profile serves a second model with the same hardened vLLM setup', () => {
+    const small = services['vllm-small'] as Obj;
+    expect(small.profiles).toEqual(['small-model']);
+    expect(small.image).toBe(vllm.image);
+    expect(commandText(small)).toBe(commandText(vllm));
+    expect(small.deploy).toEqual(vllm.deploy);
+    expect(small.healthcheck).toEqual(vllm.healthcheck);
+    expect(small.environment.LLM_MODEL).toMatch(/^\$\{LLM_SMALL_MODEL:-/);
+    expect(small.environment.VLLM_GPU_MEMORY_UTILIZATION).toMatch(/^\$\{VLLM_SMALL_GPU_MEMORY_UTILIZATION:-0\.\d+\}$/);
+    expect(small.networks).toContain('backplane');
+    // Agents reach it through their per-role endpoint settings.
+    for (const v of ['VLLM_API_URL_DEVOPS', 'VLLM_API_URL_TESTING', 'LLM_MODEL_DEVOPS', 'LLM_TEMPERATURE_TESTING']) expect(compose['x-codegod-env'], v).toHaveProperty(v);
+  });
+
   it('Ollama replaces vLLM under the cpu profile', () => {
     const ollama = services.ollama as Obj;
     expect(ollama.profiles).toEqual(['cpu']);
@@ -233,7 +247,7 @@ describe('LLM servers', () => {
       .filter(([, s]) => (s.networks ?? []).includes('egress'))
       .map(([name]) => name)
       .sort();
-    expect(withEgress).toEqual([...AGENTS, 'ollama', 'vllm-server'].sort());
+    expect(withEgress).toEqual([...AGENTS, 'ollama', 'vllm-server', 'vllm-small'].sort());
   });
 
   it('every image is pinned', () => {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { agentView, dagLayers, taskStatus } from '../../orchestrator/http/views.js';
+import { AgentStatusSchema } from '../../shared/telemetry/agent-status.js';
 import { buildPage, contentSecurityPolicy, escapeHtml, messagePage } from '../../orchestrator/http/pages.js';
 import type { TaskView } from '../../shared/engine/dag-store.js';
 import type { TaskState } from '../../shared/domain/build.js';
@@ -105,8 +106,16 @@ describe('agentView', () => {
       agentId: 'a', role: 'backend', state: 'idle' as const, currentTasks: [], heartbeat: 10_000, startedAt: 0,
       tasksCompleted: 0, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h',
     };
-    expect(agentView(base, 12_000, 1_000)).toMatchObject({ heartbeatAgeMs: 2_000, stale: false });
+    expect(agentView(base, 12_000, 1_000)).toMatchObject({ heartbeatAgeMs: 2_000, stale: false, currentTask: null, uptimeMs: 10_000 });
+    const busy = { ...base, state: 'reasoning' as const, currentTasks: [{ buildId: 'b', taskId: 't', since: 9_000, phase: 'reasoning' as const }, { buildId: 'b', taskId: 'u', since: 9_500 }] };
+    expect(agentView(busy, 12_000, 1_000).currentTask).toEqual({ buildId: 'b', taskId: 't', since: 9_000, phase: 'reasoning' });
     expect(agentView(base, 14_000, 1_000).stale).toBe(true);
     expect(agentView({ ...base, state: 'offline' }, 99_000, 1_000).stale).toBe(false);
+  });
+
+  it("reads an entry of a version before the phases ('busy') as acting, and refuses unknown states", () => {
+    const entry = { agentId: 'a', role: 'backend', currentTasks: [], heartbeat: 1, startedAt: 0, tasksCompleted: 0, tasksFailed: 0, concurrency: 1, pid: 1, host: 'h' };
+    expect(AgentStatusSchema.parse({ ...entry, state: 'busy' }).state).toBe('acting');
+    expect(AgentStatusSchema.safeParse({ ...entry, state: 'dreaming' }).success).toBe(false);
   });
 });

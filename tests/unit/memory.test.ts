@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CodegodError } from '../../shared/domain/errors.js';
-import {
-  AgentMemorySchema,
-  MEMORY_LIMITS,
-  addObservation,
-  addReasoning,
-  clipText,
-  completeTask,
-  emptyMemory,
-  setBlockedOn,
-  setKnowledge,
-  startTask,
-  wipeMemory,
-  type AgentMemory,
-} from '../../shared/memory/memory.js';
+import { addObservation, addReasoning, clipText, completeTask, emptyMemory, setBlockedOn, setKnowledge, startTask, wipeMemory } from '../../shared/memory/reducers.js';
+import { AgentMemorySchema, MEMORY_LIMITS, type AgentMemory } from '../../shared/memory/schema.js';
 
 const AT = new Date('2025-01-02T03:04:05.000Z');
 

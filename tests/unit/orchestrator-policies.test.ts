@@ -49,6 +49,17 @@ describe('follow-up planning', () => {
     expect(planFollowups(reporter, [install], states, 2).request.tasks).toEqual([]);
   });
 
+  it("carries the failure that caused it in the follow-up's description, cut to the description limit", () => {
+    const reporter = view('tests');
+    const evidence = "step 1 (run_tests) failed: $ python3 -m unittest\nModuleNotFoundError: No module named 'flask'";
+    const { request } = planFollowups(reporter, [{ ...install, evidence }], new Map([['tests', 'running']]), 2);
+    expect(request.tasks[0]!.spec.description).toBe(`pip install flask\n\nWhat task tests saw fail:\n${evidence}`);
+    const huge = planFollowups(reporter, [{ ...install, evidence: 'e'.repeat(4_000) }], new Map([['tests', 'running']]), 2);
+    const description = huge.request.tasks[0]!.spec.description;
+    expect(description.length).toBeLessThanOrEqual(4_000);
+    expect(description).toMatch(/…\[evidence cut to fit\]$/);
+  });
+
   it('refuses follow-ups beyond the depth limit', () => {
     const deep = view('tests-rerun', { depth: 2 });
     const { request, refused } = planFollowups(deep, [install], new Map([['tests-rerun', 'running']]), 2);

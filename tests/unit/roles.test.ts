@@ -9,8 +9,8 @@ import { hasRealTestScript, PackageJsonSchema, setDotted } from '../../workers/r
 import { ROLE_DEFINITIONS, roleDefinition } from '../../workers/roles/index.js';
 import { commonDir, parseTestCounts, triageErrorOutput } from '../../workers/roles/testing.js';
 
-/** Every role's actions as the product defines them, plus the file actions and run_command all roles share. */
-const COMMON = ['read_file', 'write_file', 'list_files', 'check_file_exists', 'run_command'];
+/** Every role's actions as the product defines them, plus the file actions, run_command and record_knowledge all roles share. */
+const COMMON = ['read_file', 'write_file', 'list_files', 'check_file_exists', 'run_command', 'record_knowledge'];
 const PRODUCT_ACTIONS: Record<Role, string[]> = {
   backend: ['install_dependency', 'check_file_exists', 'run_command', 'update_requirements', 'create_venv', 'run_python'],
   frontend: ['npm_install', 'npm_run', 'update_package_json', 'check_entry_point', 'build_frontend'],

@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Role } from '../../shared/domain/roles.js';
 import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { FollowupRequest } from '../../shared/domain/followup.js';
+import type { KnowledgeEntry } from '../../shared/memory/team-knowledge.js';
 
 /**
  * An action is the only way an agent touches the world: a name, a zod schema for its
@@ -22,9 +23,14 @@ export interface ActionResult {
   followups?: FollowupRequest[];
 }
 
-/** Read/write access to the build's team knowledge (venv path, python version, entry point…). */
+/**
+ * Access to the build's team knowledge (venv path, python version, entry point…): every key
+ * can be read; `set` is refused (KNOWLEDGE_DENIED) for a key another role owns.
+ */
 export interface KnowledgeAccess {
   get(): Promise<Record<string, string>>;
+  /** Every key with its value and owning role. */
+  entries(): Promise<KnowledgeEntry[]>;
   set(key: string, value: string): Promise<void>;
 }
 

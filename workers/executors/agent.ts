@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
 import { RedisAuditSink } from '../../shared/telemetry/audit.js';
 import type { Config } from '../../shared/config.js';
-import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
+import { CodegodError, DataCorruptError, errorMessage } from '../../shared/domain/errors.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { LlmClient } from '../../shared/llm/client.js';
 import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
 import type { Logger } from '../../shared/logger.js';
-import { MemoryStore } from '../../shared/memory/memory.js';
+import { MemoryStore } from '../../shared/memory/store.js';
 import { crashPoints } from '../../shared/process.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
@@ -15,7 +15,9 @@ import { TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import type { KnowledgeAccess } from '../actions/action.js';
 import { AgentLoop } from '../agent/loop.js';
 import { LoopStateStore } from '../../shared/memory/loop-state.js';
-import type { TaskContext, TaskExecutor } from '../../shared/engine/task-executor.js';
+import { TaskFailedError, type TaskContext, type TaskExecutor } from '../../shared/engine/task-executor.js';
+import { TaskEffects } from '../agent/effects.js';
+import { readDependencyHandoffs, type DependencyHandoff } from '../agent/handoff.js';
 import { roleDefinition } from '../roles/index.js';
 
 /**
@@ -55,13 +57,20 @@ export class AgentExecutor implements TaskExecutor {
 
   async execute(ctx: TaskContext): Promise<unknown> {
     const { buildId, taskId } = ctx;
-    const sink = new RedisAuditSink(this.redis, this.keys, buildId);
-    const sandbox = await Sandbox.fromConfig(this.config, { buildId, sink, taskId, agentId: ctx.agentId, logger: ctx.logger });
+    const effects = new TaskEffects(new RedisAuditSink(this.redis, this.keys, buildId));
+    const sandbox = await Sandbox.fromConfig(this.config, { buildId, sink: effects, taskId, agentId: ctx.agentId, logger: ctx.logger });
     const knowledge: KnowledgeAccess = {
       get: () => this.team.get(buildId),
-      set: (key, value) => this.team.set(buildId, buildId, key, value),
+      entries: () => this.team.entries(buildId),
+      set: async (key, value) => {
+        await this.team.set(buildId, { buildId, role: ctx.role }, key, value);
+        effects.noteKnowledge(key, value);
+      },
     };
-    const [goal, model] = await this.redis.hmget(this.keys.build(buildId), 'goal', 'model');
+    const [[goal, model], handoffs] = await Promise.all([
+      this.redis.hmget(this.keys.build(buildId), 'goal', 'model'),
+      this.handoffs(buildId, ctx.spec.dependsOn),
+    ]);
     const loop = new AgentLoop({
       role: roleDefinition(ctx.role),
       llm: this.llm,
@@ -74,8 +83,31 @@ export class AgentExecutor implements TaskExecutor {
       crash: this.crash,
       beforeLlm: () => this.checkBudget(buildId),
       actionContext: { config: this.config, buildId, taskId, role: ctx.role },
+      effects,
+      promptBudget: this.config.CODEGOD_PROMPT_BUDGET_TOKENS,
     });
-    return loop.run({ buildId, taskId, gen: ctx.gen, spec: ctx.spec, goal: goal ?? undefined, model: model ?? undefined, agentId: ctx.agentId, signal: ctx.signal });
+    return loop.run({
+      buildId,
+      taskId,
+      gen: ctx.gen,
+      spec: ctx.spec,
+      goal: goal ?? undefined,
+      model: model ?? undefined,
+      agentId: ctx.agentId,
+      signal: ctx.signal,
+      handoffs,
+      setPhase: (phase) => ctx.setPhase(phase),
+    });
+  }
+
+  /** What the dependencies delivered; malformed data fails this task for good, with the key and the problem. */
+  private async handoffs(buildId: string, dependsOn: readonly string[]): Promise<DependencyHandoff[]> {
+    try {
+      return await readDependencyHandoffs(this.scheduler.dag, buildId, dependsOn);
+    } catch (err) {
+      if (err instanceof DataCorruptError) throw new TaskFailedError(err.message, false);
+      throw err;
+    }
   }
 
   /**

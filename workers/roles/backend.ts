@@ -12,6 +12,7 @@ import {
   type CommandContext,
 } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, pathExists, readTextOrNull, statPath } from '../actions/files.js';
+import { recordKnowledgeAction } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -388,6 +389,7 @@ export const BACKEND_ACTIONS: readonly ActionDef[] = [
   updateRequirementsAction,
   runPythonAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 

@@ -3,6 +3,7 @@ import { ROLE_CATALOGUE } from '../../shared/domain/role-catalogue.js';
 import { PathParam, type ActionContext, type ActionDef, type ActionResult } from '../actions/action.js';
 import { defineSandboxAction, runCommand, runCommandAction } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
+import { recordKnowledgeAction, shareKnowledge } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -130,6 +131,10 @@ async function docker(ctx: ActionContext, args: string[]): Promise<ActionResult>
 
 // --- actions ------------------------------------------------------------------------------------
 
+/** Team knowledge this role writes and others read: the ports its image exposes, the image it built. */
+export const KNOWLEDGE_PORTS = 'ports';
+export const KNOWLEDGE_IMAGE = 'image';
+
 export const createDockerfileAction = defineSandboxAction({
   name: 'create_dockerfile',
   description:
@@ -138,6 +143,7 @@ export const createDockerfileAction = defineSandboxAction({
   async run(spec, ctx) {
     const text = renderDockerfile(spec);
     const written = await ctx.sandbox.writeFile(spec.path, text);
+    if (spec.expose.length > 0) await shareKnowledge(ctx, KNOWLEDGE_PORTS, spec.expose.join(','));
     return { ok: true, output: `wrote ${written.path}\n${text}` };
   },
 });
@@ -172,7 +178,9 @@ export const buildImageAction = defineSandboxAction({
     if ((await statOrNull(ctx.sandbox, `${context}/Dockerfile`))?.type !== 'file') {
       return { ok: false, output: `no Dockerfile in ${context}; write one with create_dockerfile` };
     }
-    return docker(ctx, ['build', '-t', tag, context]);
+    const res = await docker(ctx, ['build', '-t', tag, context]);
+    if (res.ok) await shareKnowledge(ctx, KNOWLEDGE_IMAGE, tag);
+    return res;
   },
 });
 
@@ -280,6 +288,7 @@ export const DEVOPS_ACTIONS: readonly ActionDef[] = [
   runContainerAction,
   deployAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 

@@ -4,6 +4,7 @@ import type { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { ArgParam, type ActionDef } from '../actions/action.js';
 import { commandSucceeded, defineSandboxAction, execCommand, runCommand, runCommandAction, type CommandContext } from '../actions/command.js';
 import { FILE_ACTIONS, findFiles, pathExists, readTextOrNull, statOrNull, statPath } from '../actions/files.js';
+import { recordKnowledgeAction, shareKnowledge } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import type { Observation, ObserveContext, RoleDefinition } from './role.js';
 
@@ -13,6 +14,8 @@ import type { Observation, ObserveContext, RoleDefinition } from './role.js';
  */
 
 export const KNOWLEDGE_ENTRY_POINT = 'entry_point';
+export const KNOWLEDGE_PACKAGE_MANAGER = 'package_manager';
+export const KNOWLEDGE_BUILD_COMMAND = 'build_command';
 
 /** npm stays quiet and never nags about updates, audits or funding (the sandbox may have no network). */
 export const NPM_ENV = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', npm_config_progress: 'false' } as const;
@@ -251,6 +254,7 @@ export const npmInstallAction = defineSandboxAction({
     if (!installed.ok) return { ...installed, output: `${cleared}${installed.output}` };
     const problem = await npmTreeProblem(ctx);
     if (problem !== null) return { ok: false, output: `${cleared}${installed.output}\n${problem}`, exitCode: installed.exitCode ?? null };
+    await shareKnowledge(ctx, KNOWLEDGE_PACKAGE_MANAGER, 'npm');
     return { ...installed, output: `${cleared}${installed.output}` };
   },
 });
@@ -320,7 +324,9 @@ export const buildFrontendAction = defineSandboxAction({
         output: `package.json has no "build" script (scripts: ${Object.keys(scripts).join(', ') || 'none'}); add one with update_package_json, e.g. {"set": {"scripts.build": "webpack --mode production"}}`,
       };
     }
-    return runCommand(ctx, { command: 'npm', args: ['run', 'build'], env: { ...NPM_ENV } });
+    const res = await runCommand(ctx, { command: 'npm', args: ['run', 'build'], env: { ...NPM_ENV } });
+    if (res.ok) await shareKnowledge(ctx, KNOWLEDGE_BUILD_COMMAND, 'npm run build');
+    return res;
   },
 });
 
@@ -391,6 +397,7 @@ export const FRONTEND_ACTIONS: readonly ActionDef[] = [
   checkEntryPointAction,
   buildFrontendAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 

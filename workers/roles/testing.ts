@@ -11,6 +11,7 @@ import {
   commandSucceeded,
   defineSandboxAction,
   execCommand,
+  formatCommandLine,
   renderRunResult,
   runCommandAction,
   sandboxRefusal,
@@ -18,6 +19,7 @@ import {
   type CommandSpec,
 } from '../actions/command.js';
 import { FILE_ACTIONS, baseName, findFiles, pathExists, statPath } from '../actions/files.js';
+import { recordKnowledgeAction, shareKnowledge } from '../actions/knowledge.js';
 import { ActionRegistry } from '../actions/registry.js';
 import { KNOWLEDGE_VENV_PATH, PYTHON_ENV, findVenv, probePythonVersion, pythonCommand } from './backend.js';
 import { NPM_ENV, hasRealTestScript, readPackageJson } from './frontend.js';
@@ -289,6 +291,12 @@ export function triageErrorOutput(text: string, workspace?: string): ErrorTriage
 
 // --- actions ------------------------------------------------------------------------------------
 
+/** How to run a suite that passed, for the other agents: `test_command_<runner>`. */
+function recordTestCommand(ctx: ActionContext, suite: Suite): Promise<void> {
+  const line = `${formatCommandLine(suite.spec.command, suite.spec.args)}${suite.spec.cwd && suite.spec.cwd !== '.' ? `  (in ${suite.spec.cwd})` : ''}`;
+  return shareKnowledge(ctx, `test_command_${suite.runner}`, line.slice(0, 500));
+}
+
 export const runTestsAction = defineSandboxAction({
   name: 'run_tests',
   description:
@@ -323,6 +331,8 @@ export const runTestsAction = defineSandboxAction({
       sections.push(`== ${suite.runner} ==\n${renderRunResult(suite.spec, outcome.result)}`);
     }
     const head = `tests ${ok ? 'passed' : 'FAILED'}: ${describeCounts(total)} [${tallies.join('; ')}]`;
+    // How to run the tests is the testing agents' team knowledge: others read it from there.
+    if (ok) for (const suite of plan.suites) await recordTestCommand(ctx, suite);
     return { ok, output: `${head}\n${sections.join('\n\n')}`, exitCode };
   },
 });
@@ -497,6 +507,7 @@ export const TESTING_ACTIONS: readonly ActionDef[] = [
   debugErrorAction,
   reportFollowupAction,
   runCommandAction,
+  recordKnowledgeAction,
   ...FILE_ACTIONS,
 ];
 
