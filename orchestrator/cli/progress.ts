@@ -4,7 +4,7 @@ import { TASK_STATES, TERMINAL_BUILD_STATES, type BuildRecord, type TaskState } 
 import type { Config } from '../../shared/config.js';
 import { DagStore } from '../../shared/engine/dag-store.js';
 import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/domain/errors.js';
-import { toEvent, type BuildEvent, type StreamEntry } from '../../shared/engine/events.js';
+import { EventCursor, type BuildEvent } from '../../shared/engine/events.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { createRedis, displayUrl } from '../../shared/redis/connection.js';
 import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.js';
@@ -250,8 +250,6 @@ export interface FollowOptions {
   blockMs?: number;
 }
 
-const READ_BATCH = 500;
-
 /** The report carried by a `build.report` event; undefined when it is missing or malformed. */
 export function parseReport(data: string | undefined): BuildReport | undefined {
   if (data === undefined) return undefined;
@@ -286,16 +284,7 @@ export async function followBuild(opts: FollowOptions): Promise<FollowOutcome> {
   signal?.addEventListener('abort', onAbort, { once: true });
   const stopped = () => signal?.aborted === true;
 
-  let last = '0';
-  /** The next entries after `last`, waiting up to `waitMs` for one; `more` when the batch was full. */
-  const read = async (waitMs: number): Promise<{ events: BuildEvent[]; more: boolean }> => {
-    const res = (await blocking.xread('COUNT', READ_BATCH, 'BLOCK', Math.max(1, waitMs), 'STREAMS', keys.events(buildId), last)) as
-      | Array<[string, StreamEntry[]]>
-      | null;
-    const entries = res?.[0]?.[1] ?? [];
-    if (entries.length) last = entries[entries.length - 1]![0];
-    return { events: entries.map(toEvent).filter((e): e is BuildEvent => e !== undefined), more: entries.length >= READ_BATCH };
-  };
+  const cursor = new EventCursor(blocking, keys, buildId);
 
   const snapshot = async (): Promise<ProgressSnapshot> => {
     const states = await dag.getTaskStates(buildId);
@@ -323,7 +312,7 @@ export async function followBuild(opts: FollowOptions): Promise<FollowOutcome> {
     // Whether the last build-ending event read is still in force (no reopen after it).
     let endSeen = false;
     while (!stopped()) {
-      const { events, more } = await read(blockMs);
+      const { events, full: more } = await cursor.next(blockMs);
       for (const e of events) {
         if (e.type === 'build.report') report = parseReport(e.data) ?? report;
         else if (e.type === 'build.finished' || e.type === 'build.cancelled') endSeen = true;
@@ -350,7 +339,7 @@ export async function followBuild(opts: FollowOptions): Promise<FollowOutcome> {
     while (report === undefined && !stopped()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const { events } = await read(Math.min(left, blockMs));
+      const { events } = await cursor.next(Math.min(left, blockMs));
       for (const e of events) if (e.type === 'build.report') report = parseReport(e.data) ?? report;
     }
     view.summary(await snapshot(), true);

@@ -117,18 +117,6 @@ async function overview(ctx: CliContext, session: Session, opts: StatusOptions):
   return EXIT.OK;
 }
 
-async function taskTokens(session: Session, buildId: string, tasks: readonly TaskView[]): Promise<Map<string, number>> {
-  const pipe = session.redis.pipeline();
-  for (const t of tasks) pipe.hmget(session.keys.task(buildId, t.id), 'promptTokens', 'completionTokens');
-  const rows = (await pipe.exec()) ?? [];
-  return new Map(
-    tasks.map((t, i) => {
-      const [p, c] = (rows[i]?.[1] ?? []) as Array<string | null>;
-      return [t.id, Number(p ?? 0) + Number(c ?? 0)];
-    }),
-  );
-}
-
 function taskDuration(t: TaskView, now: number): number | undefined {
   if (t.startedAt === undefined) return undefined;
   return (t.finishedAt ?? now) - t.startedAt;
@@ -174,7 +162,7 @@ export function ordered(tasks: readonly TaskView[]): TaskView[] {
 async function buildStatus(ctx: CliContext, session: Session, buildId: string, opts: StatusOptions): Promise<number> {
   const build = await session.scheduler.dag.getBuild(buildId);
   const tasks = ordered(await session.scheduler.dag.getTasks(buildId));
-  const tokens = await taskTokens(session, buildId, tasks);
+  const tokens = await session.scheduler.dag.taskTokens(buildId, tasks.map((t) => t.id));
   const now = Date.now();
   if (opts.json) {
     ctx.json({

@@ -75,13 +75,6 @@ function submitSchema(config: Config) {
 /** A body may be absent on POSTs that take only optional fields. */
 const bodyOf = (req: Request): unknown => req.body ?? {};
 
-async function taskTokens(redis: Redis, keyOf: (id: string) => string, ids: readonly string[]): Promise<Map<string, number>> {
-  const pipe = redis.pipeline();
-  for (const id of ids) pipe.hmget(keyOf(id), 'promptTokens', 'completionTokens');
-  const rows = (await pipe.exec()) ?? [];
-  return new Map(ids.map((id, i) => [id, ((rows[i]?.[1] ?? []) as Array<string | null>).reduce((sum, v) => sum + (Number(v) || 0), 0)]));
-}
-
 function parseJson(raw: string | undefined): unknown {
   if (raw === undefined) return null;
   try {
@@ -129,7 +122,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const lastEntry = (await redis.xrevrange(keys.events(id), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     const build = await dag.getBuild(id);
     const [tasks, rawReport] = await Promise.all([dag.getTasks(id), redis.hget(keys.build(id), 'report')]);
-    const tokens = await taskTokens(redis, (t) => keys.task(id, t), tasks.map((t) => t.id));
+    const tokens = await dag.taskTokens(id, tasks.map((t) => t.id));
     const states = new Map(tasks.map((t) => [t.id, t.state]));
     let report: BuildReport | null = null;
     if (rawReport) {
@@ -153,7 +146,7 @@ export function apiRouter(deps: ApiDeps): Router {
   router.get('/builds/:id/tasks/:taskId', async (req, res) => {
     const { id, taskId } = parseInput(TaskParams, req.params, 'task path');
     const [task, states] = await Promise.all([dag.getTask(id, taskId), dag.getTaskStates(id)]);
-    const tokens = await taskTokens(redis, (t) => keys.task(id, t), [taskId]);
+    const tokens = await dag.taskTokens(id, [taskId]);
     let trace: LoopState | null = null;
     try {
       trace = (await traces.read(id, taskId)) ?? null;

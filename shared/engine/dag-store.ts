@@ -279,6 +279,14 @@ export class DagStore {
     return parseRecord(BuildRecordSchema, raw, key);
   }
 
+  /** LLM tokens (prompt + completion) each task has used so far, in one round trip. */
+  async taskTokens(buildId: string, taskIds: readonly string[]): Promise<Map<string, number>> {
+    const pipe = this.redis.pipeline();
+    for (const id of taskIds) pipe.hmget(this.keys.task(buildId, id), 'promptTokens', 'completionTokens');
+    const rows = (await pipe.exec()) ?? [];
+    return new Map(taskIds.map((id, i) => [id, ((rows[i]?.[1] ?? []) as Array<string | null>).reduce((sum, v) => sum + (Number(v) || 0), 0)]));
+  }
+
   async getTaskStates(buildId: string): Promise<Map<string, TaskState>> {
     const key = this.keys.buildStates(buildId);
     const raw = await this.redis.hgetall(key);

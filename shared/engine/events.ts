@@ -61,10 +61,41 @@ export async function readEvents(redis: Redis, keys: Keys, buildId: string, afte
   return entries.map(toEvent).filter((e): e is BuildEvent => e !== undefined);
 }
 
+/** Entries one blocking read returns at most. */
+const READ_BATCH = 500;
+
+/**
+ * A reading position in a build's event stream that moves forward one blocking read at a
+ * time. Needs a connection of its own (XREAD BLOCK holds it). `full` says the batch was as
+ * large as a read returns, so more entries are probably waiting already.
+ */
+export class EventCursor {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    keys: Keys,
+    buildId: string,
+    /** The last entry read; '0' starts from the beginning. */
+    public last = '0',
+  ) {
+    this.key = keys.events(buildId);
+  }
+
+  async next(waitMs: number): Promise<{ events: BuildEvent[]; full: boolean }> {
+    const res = (await this.redis.xread('COUNT', READ_BATCH, 'BLOCK', Math.max(1, waitMs), 'STREAMS', this.key, this.last)) as
+      | Array<[string, StreamEntry[]]>
+      | null;
+    const entries = res?.[0]?.[1] ?? [];
+    if (entries.length) this.last = entries[entries.length - 1]![0];
+    return { events: entries.map(toEvent).filter((e): e is BuildEvent => e !== undefined), full: entries.length >= READ_BATCH };
+  }
+}
+
 /**
  * Follows a build's events from `afterId`, blocking for new ones. Needs a connection of its
- * own (XREAD BLOCK holds it). Ends when `signal` aborts or a `build.finished` or
- * `build.cancelled` event has been yielded and `untilFinished` is set.
+ * own. Ends when `signal` aborts or a `build.finished` or `build.cancelled` event has been
+ * yielded and `untilFinished` is set.
  */
 export async function* followEvents(
   redis: Redis,
@@ -72,17 +103,9 @@ export async function* followEvents(
   buildId: string,
   opts: { afterId?: string; signal?: AbortSignal; untilFinished?: boolean; blockMs?: number } = {},
 ): AsyncGenerator<BuildEvent> {
-  let last = opts.afterId ?? '0';
-  const key = keys.events(buildId);
+  const cursor = new EventCursor(redis, keys, buildId, opts.afterId);
   while (!opts.signal?.aborted) {
-    const res = (await redis.xread('COUNT', 500, 'BLOCK', opts.blockMs ?? 1_000, 'STREAMS', key, last)) as
-      | Array<[string, StreamEntry[]]>
-      | null;
-    if (!res) continue;
-    for (const entry of res[0]?.[1] ?? []) {
-      last = entry[0];
-      const event = toEvent(entry);
-      if (!event) continue;
+    for (const event of (await cursor.next(opts.blockMs ?? 1_000)).events) {
       yield event;
       if (opts.untilFinished && (event.type === 'build.finished' || event.type === 'build.cancelled')) return;
     }
