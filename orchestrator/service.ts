@@ -12,7 +12,7 @@ import { RedisUsageRecorder } from '../shared/telemetry/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
 import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/engine/queues.js';
 import { createRedis } from '../shared/redis/connection.js';
-import { settlesWithin } from '../shared/process.js';
+import { settlesWithin } from '../shared/timeout.js';
 import { startHttpServer, type HttpServer } from './http/server.js';
 import { Planner, planningFailureCode } from './planner.js';
 import { Reconciler } from '../shared/engine/reconciler.js';

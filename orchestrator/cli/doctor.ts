@@ -8,6 +8,7 @@ import { checkLlm } from '../../shared/llm/client.js';
 import { connectOrFail, displayUrl } from '../../shared/redis/connection.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import { agentViews, MASTER_ROLE, type AgentView, type CliContext } from './context.js';
+import { withTimeout } from '../../shared/timeout.js';
 import { EXIT } from './exit-codes.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -29,13 +30,7 @@ const REDIS_COMMAND_MS = 3_000;
 class CheckTimeout extends Error {}
 
 function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CheckTimeout(`${what} did not answer within ${ms / 1_000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return withTimeout(promise, ms, () => new CheckTimeout(`${what} did not answer within ${ms / 1_000} s`));
 }
 
 function compareVersions(a: string, b: string): number {

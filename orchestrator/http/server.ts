@@ -19,6 +19,7 @@ import { httpStatus, sendError } from './errors.js';
 import { serveAsset } from './assets.js';
 import { authMiddleware, createAuthenticator, type AuthFailure } from './auth.js';
 import { agentsPage, buildPage, buildsPage, contentSecurityPolicy, messagePage, newNonce } from './pages.js';
+import { withTimeout } from '../../shared/timeout.js';
 import { EventStreams } from './sse.js';
 
 /**
@@ -61,14 +62,8 @@ const METRICS_TIMEOUT_MS = 10_000;
 /** Open connections get this long to finish on close before they are cut. */
 const CLOSE_GRACE_MS = 1_000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CodegodError('UNAVAILABLE', `${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+function unanswered(what: string, ms: number): CodegodError {
+  return new CodegodError('UNAVAILABLE', `${what}: no answer within ${ms} ms`);
 }
 
 function displayHost(host: string): string {
@@ -124,7 +119,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
     const probe = async <T>(p: () => Promise<T>, what: string) => {
       const started = Date.now();
       try {
-        const value = await withTimeout(p(), HEALTH_TIMEOUT_MS, what);
+        const value = await withTimeout(p(), HEALTH_TIMEOUT_MS, () => unanswered(what, HEALTH_TIMEOUT_MS));
         return { ok: true as const, ms: Date.now() - started, value };
       } catch (err) {
         return { ok: false as const, ms: Date.now() - started, error: errorMessage(err) };
@@ -153,7 +148,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   app.use(authMiddleware(auth, reject));
 
   app.get('/metrics', async (_req, res) => {
-    const text = await withTimeout(metrics.render(), METRICS_TIMEOUT_MS, 'metrics');
+    const text = await withTimeout(metrics.render(), METRICS_TIMEOUT_MS, () => unanswered('metrics', METRICS_TIMEOUT_MS));
     res.type(metrics.contentType).send(text);
   });
 

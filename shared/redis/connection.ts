@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
+import { withTimeout } from '../timeout.js';
 import { RedisUnreachableError } from '../domain/errors.js';
 
 /**
@@ -58,23 +59,19 @@ export async function connectOrFail(config: Config, kind: ConnectionKind = 'clie
     /* reported through the ping below */
   });
   const timeout = config.CODEGOD_CONNECT_TIMEOUT_MS;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
+    await withTimeout(
       (async () => {
         await redis.connect();
         await redis.ping();
       })(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
-      }),
-    ]);
+      timeout,
+      () => new Error(`no answer within ${timeout} ms`),
+    );
     return redis;
   } catch (err) {
     redis.disconnect();
     const detail = err instanceof Error ? err.message.split('\n')[0]! : String(err);
     throw new RedisUnreachableError(displayUrl(config.REDIS_URL), detail);
-  } finally {
-    if (timer) clearTimeout(timer);
   }
 }
