@@ -1,4 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
@@ -8,6 +7,7 @@ import type { Config } from '../shared/config.js';
 import { errorMessage, NotFoundError } from '../shared/domain/errors.js';
 import { createKeys } from '../shared/redis/keys.js';
 import { LlmClient } from '../shared/llm/client.js';
+import { Heartbeat } from '../shared/telemetry/heartbeat.js';
 import { RedisUsageRecorder } from '../shared/telemetry/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
 import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/engine/queues.js';
@@ -43,7 +43,7 @@ export class OrchestratorService {
   private readonly planner: Planner;
   private goals: Worker | undefined;
   private http: HttpServer | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: Heartbeat;
   private readonly planning = new Map<string, number>();
   private readonly startedAt = Date.now();
   private planned = 0;
@@ -65,6 +65,7 @@ export class OrchestratorService {
     this.retention = new Retention(this.scheduler, this.redis, logger);
     const llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
+    this.heartbeat = new Heartbeat(this.redis, keys, { agentId: this.agentId, status: () => this.status(), healthFile: config.CODEGOD_HEALTH_FILE, logger });
   }
 
   /** Where the dashboard and API answer, once started. */
@@ -90,8 +91,7 @@ export class OrchestratorService {
       agentExpiryMs: this.config.CODEGOD_AGENT_EXPIRY_MS,
       intervalMs: this.config.CODEGOD_RETENTION_INTERVAL_MS,
     });
-    await this.heartbeat();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.CODEGOD_HEARTBEAT_MS);
+    await this.heartbeat.start(this.config.CODEGOD_HEARTBEAT_MS);
     this.logger.info({ agentId: this.agentId, reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
   }
 
@@ -155,10 +155,10 @@ export class OrchestratorService {
     }
   }
 
-  private async heartbeat(): Promise<void> {
+  private status(): AgentStatus {
     const now = Date.now();
     const currentTasks = [...this.planning].map(([buildId, since]) => ({ buildId, taskId: 'plan', since, phase: 'planning' as const }));
-    const status: AgentStatus = {
+    return {
       agentId: this.agentId,
       role: 'master',
       state: this.planning.size > 0 ? 'planning' : 'idle',
@@ -171,15 +171,6 @@ export class OrchestratorService {
       pid: process.pid,
       host: hostname(),
     };
-    try {
-      await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(status));
-      if (this.config.CODEGOD_HEALTH_FILE) {
-        await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
-        await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
-      }
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'heartbeat failed');
-    }
   }
 
   /**
@@ -188,7 +179,7 @@ export class OrchestratorService {
    * its budget, and the connections are dropped at the end.
    */
   async stop(): Promise<void> {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const heartbeat = this.heartbeat.stop();
     const http = this.http?.close();
     const reconciler = Promise.all([this.reconciler.stop(), this.retention.stop()]);
     const goals = this.goals?.close();
@@ -197,6 +188,7 @@ export class OrchestratorService {
       if (!(await settlesWithin(goals, ORCHESTRATOR_STOP_MS.handBack))) this.logger.warn('goals in hand not handed back in time; they are planned again once their lock expires');
     }
     const cleanup = Promise.all([
+      heartbeat,
       http,
       reconciler,
       this.redis.hdel(this.scheduler.keys.agentsStatus, this.agentId).catch(() => 0),

@@ -4,7 +4,7 @@ import { CodegodError, DataCorruptError, errorMessage, NotFoundError } from '../
 import type { Logger } from '../logger.js';
 import { GOALS_QUEUE, taskJobId, type QueueName, type ReadyTask } from './queues.js';
 import { RoleSchema } from '../domain/roles.js';
-import { Periodic } from './periodic.js';
+import { Periodic } from '../periodic.js';
 import type { Scheduler } from './scheduler.js';
 
 /** Jobs read from BullMQ at once. */

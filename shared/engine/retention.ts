@@ -6,7 +6,7 @@ import { CodegodError, errorMessage } from '../domain/errors.js';
 import { ROLES, RoleSchema } from '../domain/roles.js';
 import type { Logger } from '../logger.js';
 import { listAgents } from '../telemetry/agent-status.js';
-import { Periodic } from './periodic.js';
+import { Periodic } from '../periodic.js';
 import { GOALS_QUEUE, taskJobId } from './queues.js';
 import type { Scheduler } from './scheduler.js';
 

@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Scheduler, type PendingSuccess } from './scheduler.js';
@@ -19,6 +17,7 @@ import { createRedis } from '../redis/connection.js';
 import type { Role } from '../domain/roles.js';
 import { TaskFailedError, type TaskContext, type TaskExecutor } from './task-executor.js';
 import { TaskStopper } from './task-stopper.js';
+import { Heartbeat } from '../telemetry/heartbeat.js';
 import { TaskDurationMetrics } from '../telemetry/task-metrics.js';
 
 interface ActiveTask {
@@ -82,7 +81,7 @@ export class RoleWorker {
   private readonly afterComplete: () => void;
   private readonly hooks: CompletionHooks;
   private worker: Worker | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly heartbeat: Heartbeat;
   /** Set once the stop grace is spent: aborted tasks go back to their queue instead of failing. */
   private handingBack = false;
   private readonly startedAt = Date.now();
@@ -111,6 +110,13 @@ export class RoleWorker {
     this.afterComplete = () => this.crash('after-complete');
     this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${opts.role}:${c}`])) as Record<TaskCounter, string>;
     this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
+    this.heartbeat = new Heartbeat(this.redis, this.scheduler.keys, {
+      agentId: this.agentId,
+      status: () => this.status(),
+      healthFile: opts.config.CODEGOD_HEALTH_FILE,
+      onBeat: () => this.onBeat(),
+      logger: this.logger,
+    });
   }
 
   async start(): Promise<void> {
@@ -135,8 +141,7 @@ export class RoleWorker {
       const msg = parseControlMessage(raw);
       if (msg?.type === 'cancel') this.cancelBuild(msg.buildId, msg.reason);
     });
-    await this.heartbeat();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.CODEGOD_HEARTBEAT_MS);
+    await this.heartbeat.start(config.CODEGOD_HEARTBEAT_MS);
     void this.worker.run().catch((err) => this.logger.error({ err: errorMessage(err) }, 'worker stopped'));
     this.logger.info({ concurrency: config.WORKER_CONCURRENCY, queue: this.role }, 'worker started');
   }
@@ -364,31 +369,22 @@ export class RoleWorker {
     setImmediate(() => {
       this.publishQueued = false;
       if (this.lifecycle === 'offline') return;
-      this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())).catch((err: unknown) => {
+      this.heartbeat.publish().catch((err: unknown) => {
         this.logger.warn({ err: errorMessage(err) }, 'could not publish the agent status');
       });
     });
   }
 
   /**
-   * Publishes this agent's status, touches the health file, and aborts tasks whose build was
-   * cancelled while the cancel notice was missed (pub/sub is fire-and-forget).
+   * On every heartbeat, after the status is published: counters are flushed, and tasks whose
+   * build was cancelled while the cancel notice was missed (pub/sub is fire-and-forget) are aborted.
    */
-  private async heartbeat(): Promise<void> {
-    try {
-      await this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status()));
-      await this.flushMetrics();
-      if (this.config.CODEGOD_HEALTH_FILE) {
-        await mkdir(dirname(this.config.CODEGOD_HEALTH_FILE), { recursive: true });
-        await writeFile(this.config.CODEGOD_HEALTH_FILE, String(Date.now()));
-      }
-      const builds = new Set([...this.active.values()].map((t) => t.buildId));
-      for (const buildId of builds) {
-        const state = await this.redis.hget(this.scheduler.keys.build(buildId), 'state');
-        if (state === 'cancelled') this.cancelBuild(buildId, 'build cancelled');
-      }
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'heartbeat failed');
+  private async onBeat(): Promise<void> {
+    await this.flushMetrics();
+    const builds = new Set([...this.active.values()].map((t) => t.buildId));
+    for (const buildId of builds) {
+      const state = await this.redis.hget(this.scheduler.keys.build(buildId), 'state');
+      if (state === 'cancelled') this.cancelBuild(buildId, 'build cancelled');
     }
   }
 
@@ -402,8 +398,7 @@ export class RoleWorker {
    */
   async close(graceMs = this.config.CODEGOD_STOP_GRACE_MS): Promise<void> {
     this.lifecycle = 'stopping';
-    await settlesWithin(this.heartbeat(), ROLE_WORKER_STOP_MS.step);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await settlesWithin(this.heartbeat.stop().then(() => this.heartbeat.publish()), ROLE_WORKER_STOP_MS.step);
     const drained = this.worker?.close() ?? Promise.resolve();
     if (!(await settlesWithin(drained, graceMs))) {
       this.handingBack = true;
@@ -412,7 +407,7 @@ export class RoleWorker {
     }
     await settlesWithin(this.flushMetrics(), ROLE_WORKER_STOP_MS.step);
     this.lifecycle = 'offline';
-    await settlesWithin(this.redis.hset(this.scheduler.keys.agentsStatus, this.agentId, JSON.stringify(this.status())), ROLE_WORKER_STOP_MS.step);
+    await settlesWithin(this.heartbeat.publish(), ROLE_WORKER_STOP_MS.step);
     await settlesWithin(Promise.all([this.executor.close?.(), this.scheduler.close()]), ROLE_WORKER_STOP_MS.step);
     this.subscriber.disconnect();
     this.queueConnection.disconnect();

@@ -9,7 +9,8 @@ export class Periodic {
 
   constructor(private readonly pass: () => Promise<unknown>) {}
 
-  start(intervalMs: number): void {
+  /** Starts the passes; resolves when the first one has run. */
+  start(intervalMs: number): Promise<unknown> {
     const tick = () => {
       if (this.running) return;
       this.running = this.pass().finally(() => {
@@ -17,8 +18,10 @@ export class Periodic {
       });
     };
     tick();
+    const first = this.running;
     this.timer = setInterval(tick, intervalMs);
     this.timer.unref();
+    return first ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {
