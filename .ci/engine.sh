@@ -268,7 +268,7 @@ make_images() {
   ctx=$ENGINE_DIR/context/redis-commander
   mkdir -p "$ctx"
   cp -f "$(npm_tarball "redis-commander@$REDIS_COMMANDER_VERSION")" "$ctx/redis-commander.tgz"
-  build_image "$REDIS_COMMANDER_IMAGE" redis-commander "$ctx" --build-arg "NODE_IMAGE=$NODE_IMAGE"
+  build_image "$REDIS_COMMANDER_IMAGE" redis-commander "$ctx" --build-arg "BASE_IMAGE=$DEBIAN_IMAGE"
 
   ctx=$ENGINE_DIR/context/empty
   mkdir -p "$ctx"

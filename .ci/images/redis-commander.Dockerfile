@@ -1,14 +1,15 @@
 # Redis Commander from its npm package, set up as its own Dockerfile (shipped in the package)
 # does on Alpine: its docker/entrypoint.sh turns REDIS_HOST, REDIS_PASSWORD_FILE, HTTP_USER
 # and HTTP_PASSWORD into its config; the config directory is writable by group 0, so it runs
-# as any uid with group 0.
-ARG NODE_IMAGE
-FROM ${NODE_IMAGE}
-ENV HOME=/redis-commander NODE_ENV=production
+# as any uid with group 0. Debian's Node 18, as the release's dependencies predate Node 23
+# (its `config` module calls util.isRegExp).
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+ENV HOME=/redis-commander NODE_ENV=production NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /redis-commander
 COPY redis-commander.tgz /tmp/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates dumb-init jq \
+ && apt-get install -y --no-install-recommends ca-certificates dumb-init jq nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
  && tar -xzf /tmp/redis-commander.tgz -C /redis-commander --strip-components=1 \
  && rm /tmp/redis-commander.tgz \
