@@ -127,8 +127,6 @@ describe('the compose stack through start-agents.sh', () => {
     const [engine] = await containersOf('docker-engine');
     await until(async () => ((await onStack(['inspect', '-f', '{{.State.Health.Status}}', engine!])).stdout.trim() === 'healthy' ? true : undefined), 'the docker engine', 120_000, 1_000);
     if (TEST_IMAGES.python) {
-      const save = await docker(['save', TEST_IMAGES.python], { engine: STACK_ENGINE });
-      expect(save.exitCode).toBe(0);
       const piped = await inStackNetns('sh', ['-c', `docker save ${TEST_IMAGES.python} | docker exec -i ${engine} docker load -q && docker exec ${engine} docker tag ${TEST_IMAGES.python} python:3.12-slim`]);
       expect(piped.exitCode, String(piped.stderr)).toBe(0);
     }
@@ -237,9 +235,9 @@ describe('the compose stack through start-agents.sh', () => {
     const api = (...auth: string[]) => curl('-o', '/dev/null', '-w', '%{http_code}', ...auth, `${base}/apiv2/server/info`);
     await until(async () => ((await api()) === '401' ? true : undefined), 'Redis Commander to answer', 60_000, 1_000);
     const signin = async (password: string) => JSON.parse(await curl('-X', 'POST', '--data-urlencode', 'username=admin', '--data-urlencode', `password=${password}`, `${base}/signin`)) as { ok: boolean; bearerToken?: string };
-    expect(await signin('wrong')).toEqual({ ok: false });
     const good = await signin(readFileSync(join(dir, 'secrets/redis_commander_password'), 'utf8').trim());
     expect(good.ok).toBe(true);
+    expect(await signin('wrong')).toEqual({ ok: false });
     expect(await api('-H', 'Authorization: Bearer forged')).toBe('401');
     expect(await api('-H', `Authorization: Bearer ${good.bearerToken}`)).toBe('200');
   }, 90_000);
@@ -252,9 +250,9 @@ describe('the compose stack through start-agents.sh', () => {
     const networks = Object.keys(inspect.NetworkSettings.Networks);
     expect(networks).toEqual([`${project}_backplane`]);
     const ip = inspect.NetworkSettings.Networks[`${project}_backplane`].IPAddress as string;
-    // Not from the engine's host, not from a container outside the stack's networks.
+    // Not from a container outside the stack's networks. (The engine's own host can route to
+    // any bridge network's addresses, internal ones included; there Redis asks for its password.)
     const probe = `exec 3<>/dev/tcp/${ip}/6379 && echo reached || echo unreachable`;
-    expect(String((await inStackNetns('timeout', ['5', 'bash', '-c', probe])).stdout).trim()).not.toBe('reached');
     const outside = await onStack(['run', '--rm', CODEGOD_TEST_IMAGE, 'timeout', '5', 'bash', '-c', probe]);
     expect(outside.stdout.trim()).not.toBe('reached');
     // From inside it answers (and wants the password).
