@@ -148,8 +148,10 @@ describe('the compose stack through start-agents.sh', () => {
     }
 
     const running = await onStack(['exec', engine!, 'docker', 'ps', '--format', '{{.Image}} {{.Status}} {{.Label "com.docker.compose.service"}}']);
-    expect(running.stdout).toMatch(/^todo-api:1 Up .* $/m); // run_container
-    expect(running.stdout).toMatch(/^todo-api:1 Up .* api$/m); // deploy (compose)
+    // run_container's container (no compose label; its image shows as an id once deploy's
+    // build re-tags todo-api:1), and deploy's compose service.
+    expect(running.stdout).toMatch(/^\S+ Up .* $/m);
+    expect(running.stdout).toMatch(/^todo-api:1 Up .* api$/m);
     const [apiContainer] = (await onStack(['exec', engine!, 'docker', 'ps', '-q', '--filter', 'label=com.docker.compose.service=api'])).stdout.split('\n');
     const api = await onStack(['exec', engine!, 'docker', 'exec', apiContainer!, 'python', '-c', "import urllib.request as u; print(u.urlopen('http://127.0.0.1:5000/api/todos').read().decode())"]);
     expect(api.stdout.trim()).toBe('[]');
