@@ -5,7 +5,11 @@
 #
 # Stage 1 compiles TypeScript with the full dev toolchain; stage 2 holds only production
 # dependencies, the compiled dist/ and the toolchains the agents drive inside the shared
-# workspace (python3 + venv + pip, git, node + npm).
+# workspace (python3 + venv + pip, git, node + npm, and the docker and compose clients the
+# devops agent uses against its own isolated engine).
+#
+# NODE_IMAGE is the base of every stage: the official Node image unless you pass another
+# Debian 12 based image with Node and npm (`--build-arg NODE_IMAGE=...`), e.g. a mirror of it.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -21,13 +25,25 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 COPY . .
 RUN npm run build
 
+# Debian's docker CLI on its own: the docker.io package also holds the daemon, containerd and
+# runc, which the image has no use for.
+FROM ${NODE_IMAGE} AS docker-cli
+WORKDIR /tmp/docker-cli
+RUN apt-get update \
+ && apt-get download docker.io \
+ && dpkg-deb --fsys-tarfile docker.io_*.deb | tar -x ./usr/bin/docker \
+ && rm -rf /var/lib/apt/lists/*
+
 FROM ${NODE_IMAGE} AS runtime
 # tini is PID 1: it forwards SIGTERM to node (so BullMQ workers drain their active jobs) and
-# reaps the zombies that agent commands leave behind.
+# reaps the zombies that agent commands leave behind. docker-compose (v1) serves `docker
+# compose` through the CLI plugin below: Debian 12 packages no Compose v2.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      tini ca-certificates git python3 python3-venv python3-pip \
+      tini ca-certificates git python3 python3-venv python3-pip docker-compose \
  && rm -rf /var/lib/apt/lists/*
+COPY --from=docker-cli /tmp/docker-cli/usr/bin/docker /usr/local/bin/docker
+COPY scripts/docker/compose-plugin.sh /usr/local/lib/docker/cli-plugins/docker-compose
 
 # A fixed non-root identity; compose and Kubernetes may run the container as another
 # non-root uid (CODEGOD_UID / runAsUser), so nothing below depends on this user's name.
@@ -44,7 +60,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
-# Data of `codegod demo`: the scripted LLM's scenario (dist/ holds only compiled code).
+# The scripted LLM's scenarios (dist/ holds only compiled code): `codegod demo` and the
+# `scripted` compose profile read them.
 COPY --from=build /app/scripts/llm-server/scenarios ./scripts/llm-server/scenarios
 RUN printf '#!/bin/sh\nexec node /app/bin/codegod.js "$@"\n' > /usr/local/bin/codegod \
  && chmod 0755 /usr/local/bin/codegod

@@ -5,6 +5,7 @@
 #   ./start-agents.sh build "Build a Flask + React todo app"
 #   ./start-agents.sh status
 #   COMPOSE_PROFILES=cpu ./start-agents.sh up  # Ollama on the CPU instead of vLLM on a GPU
+#   COMPOSE_PROFILES=scripted ./start-agents.sh up   # no GPU, no model: the scripted LLM
 #
 # Works with the Compose v2 plugin (`docker compose`) or the standalone v1 `docker-compose`,
 # never prompts without a terminal, and reads settings from the environment first, then
@@ -18,19 +19,22 @@ readonly ENV_FILE="$SCRIPT_DIR/.env"
 readonly SECRETS_DIR="$SCRIPT_DIR/secrets"
 readonly ORCHESTRATOR=master-orchestrator
 readonly AGENT_SERVICES=(backend-agent frontend-agent devops-agent testing-agent)
-readonly ALL_SERVICES=(redis redis-commander vllm-server ollama volume-init "$ORCHESTRATOR" "${AGENT_SERVICES[@]}")
+readonly ALL_SERVICES=(redis redis-commander vllm-server ollama scripted-llm docker-engine volume-init "$ORCHESTRATOR" "${AGENT_SERVICES[@]}")
 readonly DEFAULT_VLLM_MODEL="Qwen/Qwen2.5-Coder-7B-Instruct"
 readonly DEFAULT_OLLAMA_MODEL="qwen2.5-coder:7b"
+readonly SCRIPTED_MODEL="codegod-test"
+readonly DOCKER_ENGINE_HOST="tcp://docker-engine:2375"
 # Container uid:gid when this script runs as root (non-root callers use their own).
 readonly DEFAULT_CONTAINER_ID=10001
 
-USAGE="usage: start-agents.sh up | down | restart [svc] | logs [svc] | status | wipe [--yes] | scale <svc> <n> | exec <svc> [cmd...] | pull-model [model] | build \"goal\" [--detach] | backup [file] | restore <file> | doctor | help"
+USAGE="usage: start-agents.sh up [--no-build] | down | restart [svc] | logs [svc] | status | wipe [--yes] | scale <svc> <n> | exec <svc> [cmd...] | pull-model [model] | build \"goal\" [--detach] | backup [file] | restore <file> | doctor | help"
 
 help_text() {
   cat <<EOF
 $USAGE
 
-  up                    create missing secrets, build the image, start every service
+  up [--no-build]       create missing secrets, build the image, start every service
+                        (--no-build: use the images already there, e.g. pulled or loaded)
   down                  stop and remove the containers (volumes and secrets are kept)
   restart [svc]         restart every service, or one
   logs [svc]            follow the logs of every service, or one
@@ -49,8 +53,10 @@ $USAGE
   doctor                check the prerequisites and the running deployment
   help                  this text
 
-The LLM server is vLLM on an NVIDIA GPU (COMPOSE_PROFILES=gpu, the default) or Ollama on
-the CPU (COMPOSE_PROFILES=cpu); set it in the environment or in .env.
+The LLM server is vLLM on an NVIDIA GPU (COMPOSE_PROFILES=gpu, the default), Ollama on
+the CPU (COMPOSE_PROFILES=cpu) or the scripted server that answers the todo-app scenario
+without a model (COMPOSE_PROFILES=scripted); add the profile docker (e.g. gpu,docker) for the
+devops agent's isolated Docker engine. Set them in the environment or in .env.
 EOF
 }
 
@@ -118,13 +124,20 @@ shift
 
 ARGS=("$@")
 WIPE_CONFIRMED=0
+NO_BUILD=0
 case $COMMAND in
   help | -h | --help)
     [[ ${#ARGS[@]} -eq 0 ]] || usage_error "help takes no arguments"
     help_text
     exit 0
     ;;
-  up | down | status | doctor)
+  up)
+    for arg in "${ARGS[@]}"; do
+      [[ $arg == --no-build ]] || usage_error "up takes only --no-build"
+      NO_BUILD=1
+    done
+    ;;
+  down | status | doctor)
     [[ ${#ARGS[@]} -eq 0 ]] || usage_error "$COMMAND takes no arguments"
     ;;
   restart | logs)
@@ -222,33 +235,46 @@ detect_compose() {
   fi
 }
 
-# gpu: vLLM; cpu: Ollama; external: neither (VLLM_API_URL points elsewhere).
+# gpu: vLLM; cpu: Ollama; scripted: the scripted server; external: none of them
+# (VLLM_API_URL points elsewhere). The docker profile adds the devops agent's engine.
 LLM_MODE=gpu
+DOCKER_ENGINE=0
 select_profiles() {
-  local profiles item has_gpu=0 has_cpu=0
-  local -a items
+  local profiles item
+  local -a items llm=()
   profiles=$(setting COMPOSE_PROFILES)
   IFS=',' read -r -a items <<<"$profiles"
   for item in "${items[@]}"; do
     item=${item//[[:space:]]/}
-    [[ $item == gpu ]] && has_gpu=1
-    [[ $item == cpu ]] && has_cpu=1
+    case $item in
+      gpu | cpu | scripted) llm+=("$item") ;;
+      docker) DOCKER_ENGINE=1 ;;
+    esac
   done
-  if [[ $has_cpu -eq 1 && $has_gpu -eq 1 ]]; then
-    die "COMPOSE_PROFILES='$profiles' selects both gpu and cpu; pick one"
-  elif [[ $has_cpu -eq 1 ]]; then
-    LLM_MODE=cpu
-  elif [[ $has_gpu -eq 1 || -z ${profiles//[[:space:]]/} ]]; then
+  if [[ ${#llm[@]} -gt 1 ]]; then
+    die "COMPOSE_PROFILES='$profiles' selects several LLM servers (${llm[*]}); pick one of gpu, cpu, scripted"
+  elif [[ ${#llm[@]} -eq 1 ]]; then
+    LLM_MODE=${llm[0]}
+  elif [[ -z ${profiles//[[:space:]]/} ]]; then
     LLM_MODE=gpu
-    [[ $has_gpu -eq 1 ]] || profiles=gpu
+    profiles=gpu
   else
     LLM_MODE=external
   fi
   export COMPOSE_PROFILES=$profiles
 
-  if [[ $LLM_MODE == cpu ]]; then
-    [[ -n $(setting VLLM_API_URL) ]] || export VLLM_API_URL="http://ollama:11434/v1"
-    [[ -n $(setting LLM_MODEL) ]] || export LLM_MODEL="$DEFAULT_OLLAMA_MODEL"
+  case $LLM_MODE in
+    cpu)
+      [[ -n $(setting VLLM_API_URL) ]] || export VLLM_API_URL="http://ollama:11434/v1"
+      [[ -n $(setting LLM_MODEL) ]] || export LLM_MODEL="$DEFAULT_OLLAMA_MODEL"
+      ;;
+    scripted)
+      [[ -n $(setting VLLM_API_URL) ]] || export VLLM_API_URL="http://scripted-llm:8000/v1"
+      [[ -n $(setting LLM_MODEL) ]] || export LLM_MODEL="$SCRIPTED_MODEL"
+      ;;
+  esac
+  if [[ $DOCKER_ENGINE -eq 1 && -z $(setting CODEGOD_DOCKER_HOST) ]]; then
+    export CODEGOD_DOCKER_HOST="$DOCKER_ENGINE_HOST"
   fi
 }
 
@@ -286,13 +312,17 @@ random_secret() {
 ensure_secrets() {
   local created=()
   if [[ ! -d $SECRETS_DIR ]]; then
-    mkdir -m 0700 "$SECRETS_DIR"
+    mkdir -m 0700 "$SECRETS_DIR" 2>/dev/null ||
+      die "cannot create $SECRETS_DIR for the secrets; run from a writable checkout, or create it (mode 0700) with the files of docs/DEPLOYMENT.md"
   fi
   chmod 0700 "$SECRETS_DIR"
   local name
   for name in redis_password llm_api_key redis_commander_password api_token hf_token; do
     local file="$SECRETS_DIR/$name"
-    [[ -e $file ]] && continue
+    if [[ -e $file || -L $file ]]; then
+      [[ -f $file ]] || die "$file is not a regular file; replace it with a file holding the secret, or remove it so that a new one is generated"
+      continue
+    fi
     (
       umask 077
       if [[ $name == hf_token ]]; then
@@ -300,8 +330,15 @@ ensure_secrets() {
       else
         random_secret >"$file"
       fi
-    )
+    ) 2>/dev/null || die "cannot write $file; make $SECRETS_DIR writable or create the file yourself (mode 0600)"
     created+=("$name")
+  done
+  # An empty password would start Redis (or the dashboard, or Redis Commander) without one.
+  local required=(redis_password api_token)
+  [[ -n $(setting REDIS_COMMANDER_PASSWORD) ]] || required+=(redis_commander_password)
+  for name in "${required[@]}"; do
+    [[ -n $(tr -d '[:space:]' <"$SECRETS_DIR/$name" 2>/dev/null) ]] ||
+      die "$SECRETS_DIR/$name is empty; write the secret into it, or delete it so that a new one is generated"
   done
   chmod 0600 "$SECRETS_DIR"/* 2>/dev/null ||
     die "cannot set mode 0600 on the files in $SECRETS_DIR: they belong to another user; run this script as that user or as root"
@@ -349,21 +386,40 @@ case $COMMAND in
 esac
 ensure_secrets
 
+# A published port that something else holds would stop `up` halfway; ours (the project's own
+# running container) is fine.
+check_port() {
+  local service=$1 container_port=$2 variable=$3 default=$4 port
+  port=$(setting_or "$variable" "$default")
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
+  [[ $(compose port "$service" "$container_port" 2>/dev/null) == "127.0.0.1:$port" ]] && return 0
+  die "port $port on 127.0.0.1 is taken (the $service port, $variable); stop what listens there or set $variable to a free port in .env"
+}
+
 # ---------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------
 
 case $COMMAND in
   up)
-    compose build
-    compose up -d
-    echo "codegod is starting (LLM: $LLM_MODE)."
+    check_port "$ORCHESTRATOR" 8080 CODEGOD_DASHBOARD_PORT 8080
+    check_port redis-commander 8081 REDIS_COMMANDER_PORT 8081
+    if [[ $NO_BUILD -eq 0 ]]; then
+      compose build || die "building the images failed (the output above says why); nothing was started"
+    fi
+    if ! compose up -d --no-build; then
+      compose down >/dev/null 2>&1 || true
+      die "up failed (the output above says why); the containers it had started were removed (volumes and secrets are kept): fix the cause and run up again"
+    fi
+    echo "codegod is starting (LLM: $LLM_MODE$([[ $DOCKER_ENGINE -eq 1 ]] && echo ', with the devops agent'"'"'s Docker engine'))."
     echo "  dashboard:       http://127.0.0.1:$(setting_or CODEGOD_DASHBOARD_PORT 8080) (API token in $SECRETS_DIR/api_token: open the dashboard once with ?token=<it>)"
     echo "  redis commander: http://127.0.0.1:$(setting_or REDIS_COMMANDER_PORT 8081) (user $(setting_or REDIS_COMMANDER_USER admin), password in $SECRETS_DIR/redis_commander_password unless REDIS_COMMANDER_PASSWORD is set)"
     if [[ $LLM_MODE == gpu ]]; then
       echo "  vLLM downloads and loads the model on its first start (minutes); start builds once './start-agents.sh status' shows vllm-server healthy."
     elif [[ $LLM_MODE == cpu ]]; then
       echo "  pull the model once: COMPOSE_PROFILES=cpu ./start-agents.sh pull-model"
+    elif [[ $LLM_MODE == scripted ]]; then
+      echo "  the scripted LLM answers one goal: ./start-agents.sh build \"Create a Flask + React todo app\""
     fi
     echo "  then: ./start-agents.sh build \"your goal\""
     ;;
@@ -414,8 +470,8 @@ case $COMMAND in
         compose up -d ollama
         compose exec -T ollama ollama pull "$model"
         ;;
-      external)
-        die "no local LLM server (COMPOSE_PROFILES=$COMPOSE_PROFILES); pull the model on the server VLLM_API_URL points at"
+      external | scripted)
+        die "no model to pull (COMPOSE_PROFILES=$COMPOSE_PROFILES): the scripted LLM needs none, and an external server keeps its own"
         ;;
     esac
     ;;
@@ -438,6 +494,7 @@ case $COMMAND in
     case $LLM_MODE in
       gpu) echo "ok: LLM: vLLM on the GPU (nvidia runtime present)" ;;
       cpu) echo "ok: LLM: Ollama on the CPU" ;;
+      scripted) echo "ok: LLM: the scripted server (todo-app scenario, no model)" ;;
       external) echo "ok: LLM: external endpoint $(setting VLLM_API_URL)" ;;
     esac
     echo "ok: containers run as uid:gid $CONTAINER_UID:$CONTAINER_GID; secrets in $SECRETS_DIR"

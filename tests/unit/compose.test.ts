@@ -81,10 +81,17 @@ describe('structure', () => {
     expect(services['master-orchestrator']?.environment.CODEGOD_HTTP_HOST).toBe('0.0.0.0');
   });
 
-  it('builds the codegod image once, in the orchestrator service', () => {
+  it('builds the codegod image once, in the orchestrator service (and the devops engine its own)', () => {
     const builders = Object.entries(services).filter(([, s]) => s.build).map(([name]) => name);
-    expect(builders).toEqual(['master-orchestrator']);
-    for (const name of CODEGOD) expect(services[name]?.image).toBe(services['master-orchestrator']?.image);
+    expect(builders.sort()).toEqual(['docker-engine', 'master-orchestrator']);
+    for (const name of [...CODEGOD, 'scripted-llm']) expect(services[name]?.image).toBe(services['master-orchestrator']?.image);
+  });
+
+  it("builds FROM the Dockerfile's own default base unless NODE_IMAGE names another", () => {
+    const dockerfileDefault = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+    expect(withDefaults(services['master-orchestrator']?.build.args.NODE_IMAGE)).toBe(dockerfileDefault);
+    const engineDefault = /^ARG BASE_IMAGE=(\S+)$/m.exec(readFileSync(join(ROOT, 'deploy/docker-engine/Dockerfile'), 'utf8'))?.[1];
+    expect(withDefaults(services['docker-engine']?.build.args.BASE_IMAGE)).toBe(engineDefault);
   });
 });
 
@@ -121,8 +128,10 @@ describe('hardening of the orchestrator and every agent', () => {
     expect(text).not.toMatch(/docker\.sock/);
     for (const [name, svc] of Object.entries(services)) {
       for (const v of (svc.volumes ?? []) as unknown[]) {
-        const source = typeof v === 'string' ? v.split(':')[0] : (v as Obj).source;
-        expect(String(source), name).not.toMatch(/docker|^\/var\/run|^\/run/);
+        const source = String(typeof v === 'string' ? v.split(':')[0] : (v as Obj).source);
+        // Named volumes only: no host path, let alone the engine's.
+        expect(source, name).toMatch(/^[a-z][a-z0-9-]*$/);
+        expect(Object.keys(compose.volumes as Obj), name).toContain(source);
       }
       expect(svc.privileged ?? false, name).toBe(false);
       expect(svc.pid, name).toBeUndefined();
@@ -247,7 +256,7 @@ describe('LLM servers', () => {
       .filter(([, s]) => (s.networks ?? []).includes('egress'))
       .map(([name]) => name)
       .sort();
-    expect(withEgress).toEqual([...AGENTS, 'ollama', 'vllm-server', 'vllm-small'].sort());
+    expect(withEgress).toEqual([...AGENTS, 'docker-engine', 'ollama', 'vllm-server', 'vllm-small'].sort());
   });
 
   it('every image is pinned', () => {
@@ -255,6 +264,51 @@ describe('LLM servers', () => {
       const image = withDefaults(svc.image) ?? '';
       expect(image, name).toMatch(/^[^:]+(\/[^:]+)*:[^:]+$/);
       expect(image, name).not.toMatch(/:latest$/);
+    }
+  });
+});
+
+describe('trying the stack without a GPU: the scripted profile', () => {
+  const scripted = services['scripted-llm'] as Obj;
+
+  it('runs the scripted server from the codegod image on the internal network only', () => {
+    expect(scripted.profiles).toEqual(['scripted']);
+    expect(scripted.command.slice(0, 4)).toEqual(['node', '/app/dist/scripts/llm-server/main.js', '--scenario', '/app/scripts/llm-server/scenarios/todo-app.yaml']);
+    // xgrammar is a development dependency, not in the image.
+    expect(scripted.command).toContain('--no-grammar-check');
+    expect(scripted.networks).toEqual(['backplane']);
+    expect(scripted.ports).toBeUndefined();
+    expect(scripted.read_only).toBe(true);
+    expect(scripted.cap_drop).toEqual(['ALL']);
+    expect(scripted.healthcheck.test.join(' ')).toContain('/v1/models');
+  });
+});
+
+describe('the devops agent\'s isolated engine: the docker profile', () => {
+  const engine = services['docker-engine'] as Obj;
+  const devops = services['devops-agent'] as Obj;
+
+  it('is rootless dockerd under its own profile, with no host path, no socket and no privileged flag', () => {
+    expect(engine.profiles).toEqual(['docker']);
+    expect(engine.build.context).toBe('deploy/docker-engine');
+    expect(engine.privileged ?? false).toBe(false);
+    expect(engine.cap_drop).toEqual(['ALL']);
+    expect(engine.cap_add.sort()).toEqual(['DAC_OVERRIDE', 'SETFCAP', 'SETGID', 'SETUID', 'SYS_ADMIN']);
+    expect(engine.devices).toEqual(['/dev/net/tun', '/dev/fuse']);
+    expect(engine.volumes).toEqual(['docker-engine-data:/home/rootless/.local/share/docker']);
+    expect(engine.ports).toBeUndefined();
+    const entrypoint = readFileSync(join(ROOT, 'deploy/docker-engine/entrypoint.sh'), 'utf8');
+    expect(entrypoint).toMatch(/setpriv --reuid=rootless/);
+    expect(entrypoint).toContain('dockerd-rootless.sh');
+  });
+
+  it('shares the internal builder network with the devops agent alone', () => {
+    expect(compose.networks.builder.internal).toBe(true);
+    const onBuilder = Object.entries(services).filter(([, s]) => (s.networks ?? []).includes('builder')).map(([name]) => name).sort();
+    expect(onBuilder).toEqual(['devops-agent', 'docker-engine']);
+    expect(devops.environment.CODEGOD_DOCKER_HOST).toBe('${CODEGOD_DOCKER_HOST:-}');
+    for (const name of CODEGOD.filter((n) => n !== 'devops-agent')) {
+      expect(services[name]?.environment.CODEGOD_DOCKER_HOST, name).toBeUndefined();
     }
   });
 });

@@ -20,7 +20,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../shared/redis/redis-server.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCRIPT = join(ROOT, 'start-agents.sh');
@@ -29,8 +31,8 @@ const SEP = '\x1f';
 const DOCKER_STUB = `#!/bin/bash
 {
   printf 'CALL'; printf '\\x1f%s' "docker" "$@"; printf '\\n'
-  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCWD=%s\\n' \\
-    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "$PWD"
+  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCWD=%s\\n' \\
+    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "$PWD"
 } >>"$STUB_LOG"
 case "$1" in
   info)
@@ -47,6 +49,7 @@ case "$1" in
       exit 1
     fi
     if [ "$2" = version ]; then echo "Docker Compose version v2.29.7"; exit 0; fi
+    case " $* " in *" up "*) exit "\${STUB_UP_RC:-\${STUB_COMPOSE_RC:-0}}" ;; esac
     exit "\${STUB_COMPOSE_RC:-0}"
     ;;
 esac
@@ -56,10 +59,11 @@ exit 0
 const COMPOSE_V1_STUB = `#!/bin/bash
 {
   printf 'CALL'; printf '\\x1f%s' "docker-compose" "$@"; printf '\\n'
-  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCWD=%s\\n' \\
-    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "$PWD"
+  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCWD=%s\\n' \\
+    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "$PWD"
 } >>"$STUB_LOG"
 if [ "$1" = version ]; then echo "docker-compose version 1.29.2, build unknown"; exit 0; fi
+case " $* " in *" up "*) exit "\${STUB_UP_RC:-\${STUB_COMPOSE_RC:-0}}" ;; esac
 exit "\${STUB_COMPOSE_RC:-0}"
 `;
 
@@ -81,6 +85,8 @@ type Stubs = 'docker' | 'docker+v1' | 'v1-only';
 
 let work: string;
 let toolsDir: string;
+/** Free ports, so that `up`'s check of the published ports never meets this machine's. */
+const ports = { dashboard: 0, commander: 0 };
 const stubDirs = new Map<Stubs, string>();
 
 /** Links every tool on this machine's PATH except Docker's into one directory. */
@@ -143,6 +149,8 @@ function runScript(args: string[], opts: { stubs?: Stubs; env?: Record<string, s
     HOME: dir,
     STUB_LOG: log,
     STUB_NVIDIA: '1',
+    CODEGOD_DASHBOARD_PORT: String(ports.dashboard),
+    REDIS_COMMANDER_PORT: String(ports.commander),
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
@@ -174,13 +182,15 @@ function composeEnv(result: Result): Record<string, string> {
 function expectUsageError(result: Result, message: RegExp): void {
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(message);
-  expect(result.stderr).toMatch(/^usage: start-agents\.sh up \| down/m);
+  expect(result.stderr).toMatch(/^usage: start-agents\.sh up \[--no-build\] \| down/m);
   expect(result.calls).toEqual([]);
 }
 
 const expectedUid = process.getuid?.() === 0 ? '10001' : String(process.getuid?.());
 
-beforeAll(() => {
+beforeAll(async () => {
+  ports.dashboard = await freePort();
+  ports.commander = await freePort();
   work = mkdtempSync(join(tmpdir(), 'codegod-start-agents-'));
   toolsDir = join(work, 'tools');
   linkTools(toolsDir);
@@ -220,7 +230,7 @@ describe('up', () => {
       `start-agents: created redis_password llm_api_key redis_commander_password api_token hf_token in ${join(dir, 'secrets')} (mode 0600)\n`,
     );
     expect(result.status).toBe(0);
-    expect(result.compose).toEqual([['build'], ['up', '-d']]);
+    expect(result.compose).toEqual([['build'], ['up', '-d', '--no-build']]);
 
     const secrets = join(dir, 'secrets');
     expect(statSync(secrets).mode & 0o777).toBe(0o700);
@@ -239,8 +249,8 @@ describe('up', () => {
     expect(env.REDIS_COMMANDER_PASSWORD).toBe(readFileSync(join(secrets, 'redis_commander_password'), 'utf8'));
     expect(env.VLLM_API_URL).toBe('');
     expect(env.CWD).toBe(dir);
-    expect(result.stdout).toContain('http://127.0.0.1:8080');
-    expect(result.stdout).toContain('http://127.0.0.1:8081');
+    expect(result.stdout).toContain(`http://127.0.0.1:${ports.dashboard}`);
+    expect(result.stdout).toContain(`http://127.0.0.1:${ports.commander}`);
   });
 
   it('keeps existing secrets on the next run', () => {
@@ -266,7 +276,7 @@ describe('up', () => {
     const result = runScript(['up'], { env: { STUB_NVIDIA: '', COMPOSE_PROFILES: 'cpu' } });
     expect(result.stderr).not.toMatch(/nvidia/i);
     expect(result.status).toBe(0);
-    expect(result.compose).toEqual([['build'], ['up', '-d']]);
+    expect(result.compose).toEqual([['build'], ['up', '-d', '--no-build']]);
     const env = composeEnv(result);
     expect(env.COMPOSE_PROFILES).toBe('cpu');
     expect(env.VLLM_API_URL).toBe('http://ollama:11434/v1');
@@ -292,6 +302,102 @@ describe('up', () => {
   });
 });
 
+describe('profiles without a GPU and the devops engine', () => {
+  it('scripted: the scripted LLM in place of vLLM, no NVIDIA check, its model by default', () => {
+    const result = runScript(['up'], { env: { STUB_NVIDIA: '', COMPOSE_PROFILES: 'scripted' } });
+    expect(result.stderr).not.toMatch(/nvidia/i);
+    expect(result.status).toBe(0);
+    const env = composeEnv(result);
+    expect(env.COMPOSE_PROFILES).toBe('scripted');
+    expect(env.VLLM_API_URL).toBe('http://scripted-llm:8000/v1');
+    expect(env.LLM_MODEL).toBe('codegod-test');
+    expect(env.CODEGOD_DOCKER_HOST).toBe('');
+    expect(result.stdout).toContain('Create a Flask + React todo app');
+  });
+
+  it('docker: the devops agent gets the isolated engine, alongside any LLM profile', () => {
+    const result = runScript(['up'], { env: { COMPOSE_PROFILES: 'gpu,docker' } });
+    expect(result.status).toBe(0);
+    const env = composeEnv(result);
+    expect(env.COMPOSE_PROFILES).toBe('gpu,docker');
+    expect(env.CODEGOD_DOCKER_HOST).toBe('tcp://docker-engine:2375');
+    expect(runScript(['up'], { env: { COMPOSE_PROFILES: 'scripted,docker', STUB_NVIDIA: '' } }).status).toBe(0);
+  });
+
+  it('refuses two LLM servers at once', () => {
+    const result = runScript(['up'], { env: { COMPOSE_PROFILES: 'cpu,scripted' } });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/several LLM servers \(cpu scripted\)/);
+    expect(result.compose).toEqual([]);
+  });
+
+  it('up --no-build starts from the images already there', () => {
+    const result = runScript(['up', '--no-build']);
+    expect(result.status).toBe(0);
+    expect(result.compose).toEqual([['up', '-d', '--no-build']]);
+    expectUsageError(runScript(['up', '--fast']), /up takes only --no-build/);
+  });
+});
+
+describe('bad input for up: one line naming the fix, non-zero, nothing left half-started', () => {
+  function oneLine(result: Result): string {
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return lines[0] ?? '';
+  }
+
+  it('a published port already taken by something else', async () => {
+    const server = createServer().listen(ports.dashboard, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const dir = project();
+      runScript(['down'], { dir }); // creates the secrets, so that stderr holds only the verdict
+      const result = runScript(['up'], { dir });
+      expect(result.status).toBe(1);
+      expect(oneLine(result)).toBe(
+        `start-agents: port ${ports.dashboard} on 127.0.0.1 is taken (the master-orchestrator port, CODEGOD_DASHBOARD_PORT); stop what listens there or set CODEGOD_DASHBOARD_PORT to a free port in .env`,
+      );
+      // Only `compose port` asked whether the project itself holds it.
+      expect(result.compose).toEqual([['port', 'master-orchestrator', '8080']]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an empty secret', () => {
+    const dir = project();
+    mkdirSync(join(dir, 'secrets'), { mode: 0o700 });
+    writeFileSync(join(dir, 'secrets', 'redis_password'), '\n', { mode: 0o600 });
+    const result = runScript(['up'], { dir });
+    expect(result.status).toBe(1);
+    expect(oneLine(result)).toMatch(/secrets\/redis_password is empty; write the secret into it, or delete it so that a new one is generated$/);
+    expect(result.compose).toEqual([]);
+  });
+
+  it('a secret that is not a file', () => {
+    const dir = project();
+    mkdirSync(join(dir, 'secrets', 'api_token'), { recursive: true });
+    const result = runScript(['up'], { dir });
+    expect(result.status).toBe(1);
+    expect(oneLine(result)).toMatch(/secrets\/api_token is not a regular file/);
+    expect(result.compose).toEqual([]);
+  });
+
+  it('a failed start removes what it started and says so', () => {
+    const result = runScript(['up'], { env: { STUB_UP_RC: '1' } });
+    expect(result.status).toBe(1);
+    expect(result.compose).toEqual([['build'], ['up', '-d', '--no-build'], ['down']]);
+    expect(result.stderr).toMatch(/up failed \(the output above says why\); the containers it had started were removed/);
+  });
+
+  it('a failed build starts nothing', () => {
+    const result = runScript(['up'], { env: { STUB_COMPOSE_RC: '1' } });
+    expect(result.status).toBe(1);
+    expect(result.compose).toEqual([['build']]);
+    expect(result.stderr).toMatch(/building the images failed .*nothing was started/);
+  });
+});
+
 describe('prerequisites', () => {
   it('says in one line that the engine is unreachable', () => {
     const result = runScript(['status'], { env: { STUB_ENGINE: 'down' } });
@@ -306,7 +412,7 @@ describe('prerequisites', () => {
     const result = runScript(['up'], { stubs: 'docker+v1', env: { STUB_COMPOSE_PLUGIN: '0' } });
     expect(result.status).toBe(0);
     const v1 = result.calls.filter((c) => c.argv[0] === 'docker-compose').map((c) => c.argv.slice(5));
-    expect(v1).toEqual([['build'], ['up', '-d']]);
+    expect(v1).toEqual([['build'], ['up', '-d', '--no-build']]);
     expect(result.calls.some((c) => c.argv[0] === 'docker' && c.argv[1] === 'compose' && c.argv[2] === '-f')).toBe(false);
   });
 
@@ -478,7 +584,7 @@ describe('bad arguments: usage on stderr, exit 2, Docker untouched', () => {
   it('unknown or missing commands', () => {
     expectUsageError(runScript([]), /missing command/);
     expectUsageError(runScript(['launch']), /unknown command 'launch'/);
-    expectUsageError(runScript(['up', 'now']), /up takes no arguments/);
+    expectUsageError(runScript(['up', 'now']), /up takes only --no-build/);
   });
 
   it('scale of unknown services, non-agents and bad counts', () => {
