@@ -169,7 +169,9 @@ describe('the compose stack through start-agents.sh', () => {
   it('an agent container that dies mid-build: the restart policy and BullMQ bring the build to success', async () => {
     const build = startAgents(['build', GOAL], 600_000);
     const victim = await until(async () => {
-      const busy = (await liveAgents()).find((a) => a.currentTasks.length > 0 && a.role !== 'devops');
+      // A worker: the master orchestrator lists the goal it plans as its task too, and its
+      // container is where this build's CLI runs.
+      const busy = (await liveAgents()).find((a) => a.currentTasks.length > 0 && a.role !== 'devops' && a.role !== 'master');
       return busy;
     }, 'an agent running a task', 300_000, 300);
     const [container] = (await dockerOk(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `id=${victim.host}`], { engine: STACK_ENGINE })).split('\n');
