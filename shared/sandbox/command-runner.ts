@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
-import { shellScript } from './command-policy.js';
+import { shellScript } from './shell/script.js';
 
 /**
  * Starting and watching one command: the part of the sandbox that forks. It runs in a small

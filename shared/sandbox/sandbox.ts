@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AuditEntryInput, AuditSink } from '../telemetry/audit.js';
 import { commandHost } from './command-host.js';
 import type { CommandResult } from './command-runner.js';
-import { checkCommand, checkEnvironment } from './command-policy.js';
+import { checkCommand, checkEnvironment } from './policy/check.js';
 import { ConfigSchema, type Config } from '../config.js';
 import { CodegodError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';

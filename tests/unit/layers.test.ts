@@ -91,6 +91,14 @@ describe('layers', () => {
     expect(violations).toEqual([]);
   });
 
+  it('the shell parser knows nothing of the command policy', () => {
+    const parser = FILES.filter((f) => f.startsWith('shared/sandbox/shell/'));
+    expect(parser).toContain('shared/sandbox/shell/parser.ts');
+    for (const file of parser) {
+      for (const target of importsOf(file)) expect(target, `${file} imports ${target}`).toMatch(/^shared\/sandbox\/shell\//);
+    }
+  });
+
   it("the dashboard's browser modules import only each other", () => {
     const dir = 'orchestrator/http/assets';
     const modules = readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.js'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntryInput, AuditSink } from '../../shared/telemetry/audit.js';
-import { checkCommand, checkEnvironment } from '../../shared/sandbox/command-policy.js';
+import { checkCommand, checkEnvironment } from '../../shared/sandbox/policy/check.js';
 import { CodegodError } from '../../shared/domain/errors.js';
 import { isSecretEnvName, Sandbox, scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
 
