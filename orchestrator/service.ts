@@ -4,6 +4,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentStatus } from '../shared/telemetry/agent-status.js';
 import type { Config } from '../shared/config.js';
+import { compileOptions } from '../shared/options.js';
 import { errorMessage, NotFoundError } from '../shared/domain/errors.js';
 import { createKeys } from '../shared/redis/keys.js';
 import { LlmClient } from '../shared/llm/client.js';
@@ -63,7 +64,7 @@ export class OrchestratorService {
     this.scheduler = new Scheduler(this.redis, keys, config, logger);
     this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
     this.retention = new Retention(this.scheduler, this.redis, logger);
-    const llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
+    const llm = new LlmClient(compileOptions(config).llm, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
     this.heartbeat = new Heartbeat(this.redis, keys, { agentId: this.agentId, status: () => this.status(), healthFile: config.CODEGOD_HEALTH_FILE, logger });
   }

@@ -2,6 +2,7 @@ import { access, constants, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
+import { compileOptions, type LlmClientOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import { createKeys } from '../../shared/redis/keys.js';
 import { checkLlm } from '../../shared/llm/client.js';
@@ -125,7 +126,8 @@ async function redisChecks(config: Config): Promise<{ server: CheckResult[]; age
 }
 
 async function llmCheck(ctx: CliContext, config: Config): Promise<CheckResult> {
-  const quick: Config = { ...config, LLM_TIMEOUT_MS: Math.min(config.LLM_TIMEOUT_MS, LLM_REQUEST_MS), LLM_MAX_RETRIES: 0 };
+  const { llm } = compileOptions(config);
+  const quick: LlmClientOptions = { ...llm, timeoutMs: Math.min(llm.timeoutMs, LLM_REQUEST_MS), maxRetries: 0 };
   try {
     const found = await bounded(checkLlm(quick, { logger: ctx.logger }), LLM_CHECK_MS, `the LLM at ${displayUrl(config.VLLM_API_URL)}`);
     const others = found.models.length > 1 ? ` (serves ${found.models.length} models)` : '';

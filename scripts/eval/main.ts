@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../shared/config.js';
+import { compileOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/domain/errors.js';
 import { LlmClient } from '../../shared/llm/client.js';
 import { createLogger } from '../../shared/logger.js';
@@ -81,7 +82,7 @@ async function main(): Promise<number> {
     CODEGOD_HTTP_PORT: 0,
   });
   const config = redis.config;
-  const llm = new LlmClient(config, { logger });
+  const llm = new LlmClient(compileOptions(config).llm, { logger });
   const model = await llm.modelFor('planner');
   const startedAt = new Date().toISOString();
   const runner = new SuiteRunner({

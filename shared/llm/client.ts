@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { z } from 'zod';
-import type { Config } from '../config.js';
 import { CodegodError, errorMessage } from '../domain/errors.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import type { LlmClientOptions, LlmTarget } from '../options.js';
 import { LlmNameSchema, nullUsageRecorder, type UsageRecorder } from '../telemetry/llm-usage.js';
 import { displayUrl } from '../redis/connection.js';
 import { isRole, ROLES, type Role } from '../domain/roles.js';
@@ -93,9 +93,11 @@ export interface StructuredResult<T> {
   model: string;
 }
 
-export interface LlmClientOptions {
+/** What an LlmClient works with besides its options. */
+export interface LlmClientDeps {
+  logger: Logger;
+  /** Where usage goes: Redis in services, nowhere in checks. @default nowhere */
   recorder?: UsageRecorder;
-  logger?: Logger;
 }
 
 export interface LlmCheck {
@@ -107,28 +109,9 @@ export interface LlmCheck {
   roles?: Array<{ role: Role; url: string; model: string }>;
 }
 
-/** The per-role variant of a setting, e.g. LLM_MODEL_BACKEND; each is a variable of the config schema. */
-function perRole<P extends 'LLM_MODEL' | 'VLLM_API_URL' | 'LLM_TEMPERATURE'>(prefix: P): Record<Role, `${P}_${Uppercase<Role>}`> {
-  return Object.fromEntries(ROLES.map((r) => [r, `${prefix}_${r.toUpperCase()}`])) as Record<Role, `${P}_${Uppercase<Role>}`>;
-}
-
-const ROLE_MODEL_VAR = perRole('LLM_MODEL');
-const ROLE_URL_VAR = perRole('VLLM_API_URL');
-const ROLE_TEMPERATURE_VAR = perRole('LLM_TEMPERATURE');
-
-/** The endpoint a caller's requests go to: VLLM_API_URL_<ROLE> for a worker role that has one, else VLLM_API_URL. */
-export function endpointUrl(config: Config, role: string): string {
-  return (isRole(role) ? config[ROLE_URL_VAR[role]] : undefined) ?? config.VLLM_API_URL;
-}
-
-/** The setting that chose a role's endpoint, for error messages. */
-function endpointVariable(config: Config, role: string): string {
-  return isRole(role) && config[ROLE_URL_VAR[role]] !== undefined ? ROLE_URL_VAR[role] : 'VLLM_API_URL';
-}
-
-/** LLM_TEMPERATURE_<ROLE>, else LLM_TEMPERATURE, else undefined (the server's default). */
-export function temperatureFor(config: Config, role: string): number | undefined {
-  return (isRole(role) ? config[ROLE_TEMPERATURE_VAR[role]] : undefined) ?? config.LLM_TEMPERATURE;
+/** What a caller's requests use: its role's target for a worker role, else the defaults. */
+function targetFor(options: LlmClientOptions, role: string): LlmTarget {
+  return isRole(role) ? options.roles[role] : options.defaults;
 }
 
 /** FIFO counting semaphore; a waiter whose signal aborts leaves the queue. */
@@ -281,30 +264,31 @@ export class LlmClient {
   private readonly limiter: Semaphore;
 
   constructor(
-    private readonly config: Config,
-    options: LlmClientOptions = {},
+    private readonly options: LlmClientOptions,
+    deps: LlmClientDeps,
   ) {
-    this.url = displayUrl(config.VLLM_API_URL);
-    this.recorder = options.recorder ?? nullUsageRecorder;
-    this.logger = (options.logger ?? createLogger(config.LOG_LEVEL)).child({ component: 'llm' });
-    this.limiter = new Semaphore(config.LLM_MAX_INFLIGHT);
+    this.url = displayUrl(options.defaults.url);
+    this.recorder = deps.recorder ?? nullUsageRecorder;
+    this.logger = deps.logger.child({ component: 'llm' });
+    this.limiter = new Semaphore(options.maxInflight);
   }
 
   /** The endpoint of `role` (made on first use); one in-flight limit covers all of them. */
   private endpoint(role: string): Endpoint {
-    const base = endpointUrl(this.config, role);
+    const target = targetFor(this.options, role);
+    const base = target.url;
     let endpoint = this.endpoints.get(base);
     if (!endpoint) {
       endpoint = {
         url: displayUrl(base),
-        variable: endpointVariable(this.config, role),
+        variable: target.urlVariable,
         openai: new OpenAI({
           baseURL: base,
-          apiKey: this.config.LLM_API_KEY ?? 'EMPTY',
-          maxRetries: this.config.LLM_MAX_RETRIES,
-          timeout: this.config.LLM_TIMEOUT_MS,
+          apiKey: this.options.apiKey ?? 'EMPTY',
+          maxRetries: this.options.maxRetries,
+          timeout: this.options.timeoutMs,
           logger: this.logger.child({ component: 'openai' }),
-          logLevel: sdkLogLevel(this.config.LOG_LEVEL),
+          logLevel: sdkLogLevel(this.logger.level),
         }),
         firstModel: undefined,
         refusedSchemas: new WeakMap(),
@@ -345,8 +329,7 @@ export class LlmClient {
 
   /** LLM_MODEL_<ROLE> for a worker role, else LLM_MODEL, else the first model the role's endpoint lists (asked once). */
   async modelFor(role: string, signal?: AbortSignal): Promise<string> {
-    const perRole = isRole(role) ? this.config[ROLE_MODEL_VAR[role]] : undefined;
-    const configured = perRole ?? this.config.LLM_MODEL;
+    const configured = targetFor(this.options, role).model;
     if (configured !== undefined) return configured;
     const endpoint = this.endpoint(role);
     // The lookup is shared by every caller waiting on it, so no one caller's signal may cancel it.
@@ -370,7 +353,7 @@ export class LlmClient {
 
   /** The setting that chose a role's model, for error messages. */
   private modelVariable(role: string): string {
-    return isRole(role) && this.config[ROLE_MODEL_VAR[role]] !== undefined ? ROLE_MODEL_VAR[role] : 'LLM_MODEL';
+    return targetFor(this.options, role).modelVariable;
   }
 
   /**
@@ -394,7 +377,7 @@ export class LlmClient {
     const wire = { schema, name: `${input.role}_${input.phase}`.slice(0, 64), json: wireJsonSchema(schema) };
     const repairs: ChatMessage[] = [];
     const usage: LlmUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
-    const attempts = 1 + this.config.LLM_REPAIR_ATTEMPTS;
+    const attempts = 1 + this.options.repairAttempts;
     const base = { role: input.role, phase: input.phase, model, ...input.taskContext };
     let lastError = '';
 
@@ -455,7 +438,7 @@ export class LlmClient {
     if (input.taskContext.taskId !== undefined) headers['x-codegod-task'] = input.taskContext.taskId;
     if (input.taskContext.buildId !== undefined) headers['x-codegod-build'] = input.taskContext.buildId;
     const endpoint = this.endpoint(input.role);
-    const temperature = temperatureFor(this.config, input.role);
+    const { temperature } = targetFor(this.options, input.role);
     let promptEstimate = estimateMessagesTokens([...input.messages, ...repairs]);
     let release: () => void;
     try {
@@ -514,7 +497,7 @@ export class LlmClient {
 
   /** `json_object` where configured or where the endpoint refused this schema before, else `json_schema`. */
   private formatFor(endpoint: Endpoint, schema: z.ZodType): 'json_schema' | 'json_object' {
-    return this.config.LLM_STRUCTURED_OUTPUT === 'json_object' || endpoint.refusedSchemas.has(schema) ? 'json_object' : 'json_schema';
+    return this.options.structuredOutput === 'json_object' || endpoint.refusedSchemas.has(schema) ? 'json_object' : 'json_schema';
   }
 
   /**
@@ -594,11 +577,11 @@ export class LlmClient {
     if (signal?.aborted || err instanceof APIUserAbortError) {
       return new CodegodError('TASK_ABORTED', 'LLM call aborted', { cause: err });
     }
-    const tries = `${this.config.LLM_MAX_RETRIES + 1} tr${this.config.LLM_MAX_RETRIES === 0 ? 'y' : 'ies'}`;
+    const tries = `${this.options.maxRetries + 1} tr${this.options.maxRetries === 0 ? 'y' : 'ies'}`;
     if (err instanceof APIConnectionTimeoutError) {
       return new CodegodError(
         'LLM_TIMEOUT',
-        `the LLM at ${url} did not answer within ${this.config.LLM_TIMEOUT_MS} ms (${tries}); check the server or raise LLM_TIMEOUT_MS`,
+        `the LLM at ${url} did not answer within ${this.options.timeoutMs} ms (${tries}); check the server or raise LLM_TIMEOUT_MS`,
         { cause: err },
       );
     }
@@ -635,7 +618,8 @@ export class LlmClient {
   }
 }
 
-function sdkLogLevel(level: Config['LOG_LEVEL']): 'off' | 'error' | 'warn' | 'info' | 'debug' {
+/** The SDK logs through our logger; its own level follows the logger's. */
+function sdkLogLevel(level: string): 'off' | 'error' | 'warn' | 'info' | 'debug' {
   switch (level) {
     case 'silent':
       return 'off';
@@ -644,8 +628,11 @@ function sdkLogLevel(level: Config['LOG_LEVEL']): 'off' | 'error' | 'warn' | 'in
       return 'error';
     case 'trace':
       return 'debug';
-    default:
+    case 'warn':
+    case 'debug':
       return level;
+    default:
+      return 'info';
   }
 }
 
@@ -655,28 +642,29 @@ function sdkLogLevel(level: Config['LOG_LEVEL']): 'off' | 'error' | 'warn' | 'in
  * (VLLM_API_URL_<ROLE>) has that endpoint checked for its model too. Throws LLM_UNREACHABLE
  * or LLM_MODEL_UNKNOWN.
  */
-export async function checkLlm(config: Config, options: LlmClientOptions = {}): Promise<LlmCheck> {
-  const client = new LlmClient(config, options);
+export async function checkLlm(options: LlmClientOptions, deps: LlmClientDeps): Promise<LlmCheck> {
+  const client = new LlmClient(options, deps);
   const models = await client.listModels();
-  const ownEndpoint = ROLES.filter((r) => config[ROLE_URL_VAR[r]] !== undefined);
-  const onDefault = ROLES.filter((r) => !ownEndpoint.includes(r)).map((r) => ROLE_MODEL_VAR[r]);
+  const { defaults } = options;
+  const ownEndpoint = ROLES.filter((r) => options.roles[r].urlVariable !== defaults.urlVariable);
   const notServed = (name: string, url: string, served: string[], variable: string) =>
     new CodegodError('LLM_MODEL_UNKNOWN', `model '${name}' is not served by ${url} (it serves: ${served.join(', ') || 'nothing'}); set ${variable}`);
-  for (const variable of ['LLM_MODEL', ...onDefault] as const) {
-    const name = config[variable];
-    if (name !== undefined && !models.includes(name)) throw notServed(name, client.url, models, variable);
+  for (const target of [defaults, ...ROLES.filter((r) => !ownEndpoint.includes(r)).map((r) => options.roles[r])]) {
+    if (target.model !== undefined && !models.includes(target.model)) throw notServed(target.model, client.url, models, target.modelVariable);
   }
-  const model = config.LLM_MODEL ?? models[0];
+  const model = defaults.model ?? models[0];
   if (model === undefined) {
     throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${client.url} serves no models; load one or set LLM_MODEL`);
   }
   const roles: NonNullable<LlmCheck['roles']> = [];
   for (const role of ownEndpoint) {
-    const url = displayUrl(endpointUrl(config, role));
+    const target = options.roles[role];
+    const url = displayUrl(target.url);
+    const roleModelVariable = `LLM_MODEL_${role.toUpperCase()}`;
     const served = await client.listModels(undefined, role);
-    const wanted = config[ROLE_MODEL_VAR[role]] ?? config.LLM_MODEL ?? served[0];
-    if (wanted === undefined) throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${url} serves no models; load one or set ${ROLE_MODEL_VAR[role]}`);
-    if (!served.includes(wanted)) throw notServed(wanted, url, served, ROLE_MODEL_VAR[role]);
+    const wanted = target.model ?? served[0];
+    if (wanted === undefined) throw new CodegodError('LLM_MODEL_UNKNOWN', `the LLM at ${url} serves no models; load one or set ${roleModelVariable}`);
+    if (!served.includes(wanted)) throw notServed(wanted, url, served, roleModelVariable);
     roles.push({ role, url, model: wanted });
   }
   return { url: client.url, models, model, ...(roles.length ? { roles } : {}) };

@@ -15,6 +15,7 @@ import { createLogger } from '../../shared/logger.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { testConfig } from '../helpers/config.js';
 import { freePort } from '../../shared/redis/redis-server.js';
+import { compileOptions, type LlmClientOptions } from '../../shared/options.js';
 
 const Answer = z.object({ title: z.string(), count: z.number().int(), tags: z.array(z.string()).default([]) });
 const good = { title: 'ok', count: 2 };
@@ -34,6 +35,11 @@ function config(server: ScriptedLlmServer | string, overrides: Record<string, st
     LLM_REPAIR_ATTEMPTS: '2',
     ...overrides,
   });
+}
+
+/** The LLM client's options against `server`, compiled from `config`. */
+function llm(server: ScriptedLlmServer | string, overrides: Record<string, string> = {}): LlmClientOptions {
+  return compileOptions(config(server, overrides)).llm;
 }
 
 async function failure(p: Promise<unknown>): Promise<CodegodError> {
@@ -85,7 +91,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('returns parsed data with usage, sends the codegod headers and a JSON schema from the zod schema', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test' }), { logger });
     const res = await client.structured({
       role: 'backend',
       phase: 'plan',
@@ -122,7 +128,7 @@ describe('LLM client against the scripted server', () => {
     ['violation', 'does not match the schema'],
     ['length', 'cut off at max_tokens'],
   ])('repairs a %s reply by re-asking with the error, keeping the prompt prefix', async (phase, reason) => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test' }), { logger });
     const res = await ask(client, phase);
     expect(res.data).toEqual({ ...good, tags: [] });
     expect(res.attempts).toBe(2);
@@ -138,7 +144,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('gives up after LLM_REPAIR_ATTEMPTS repairs with LLM_BAD_RESPONSE and the last error', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_REPAIR_ATTEMPTS: '2' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_REPAIR_ATTEMPTS: '2' }), { logger });
     const err = await failure(ask(client, 'always-bad'));
     expect(err.code).toBe('LLM_BAD_RESPONSE');
     expect(err.message).toMatch(/backend\/always-bad after 3 attempts: it is not valid JSON/);
@@ -148,7 +154,7 @@ describe('LLM client against the scripted server', () => {
   it('accepts JSON fenced in markdown (servers without guided decoding do that) without a repair round', async () => {
     const unguided = await startScriptedLlmServer({ scenario, grammarCheck: false });
     try {
-      const client = new LlmClient(config(unguided, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+      const client = new LlmClient(llm(unguided, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
       const res = await ask(client, 'fenced');
       expect(res.data.title).toBe('fenced');
       expect(res.attempts).toBe(1);
@@ -158,7 +164,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('reports a 400 that is not about the response format as LLM_REQUEST_FAILED, after asking once without it', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test' }), { logger });
     const err = await failure(ask(client, 'e400'));
     expect(err.code).toBe('LLM_REQUEST_FAILED');
     expect(err.message).toBe(`the LLM at ${server.url} answered HTTP 400: This model's maximum context length is 4096 tokens. However, you requested 8192 tokens in the messages. Please reduce the length of the messages.`);
@@ -173,7 +179,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('a scripted reply no grammar-held model could write fails the call loudly, naming the scenario bug', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test' }), { logger });
     const err = await failure(ask(client, 'unordered'));
     expect(err.code).toBe('LLM_REQUEST_FAILED');
     expect(err.message).toContain('answered HTTP 500: scenario bug: no model held to this request\'s json_schema could have written the scripted reply for backend/unordered');
@@ -184,7 +190,7 @@ describe('LLM client against the scripted server', () => {
     ['e500', 500],
     ['e429', 429],
   ])('retries %s through the SDK without spending a repair attempt', async (phase, status) => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test' }), { logger });
     const res = await ask(client, phase);
     expect(res.data.title).toBe('ok');
     expect(res.attempts).toBe(1);
@@ -192,7 +198,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('ends a hanging request at LLM_TIMEOUT_MS with a bounded number of tries', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_TIMEOUT_MS: '300', LLM_MAX_RETRIES: '1' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_TIMEOUT_MS: '300', LLM_MAX_RETRIES: '1' }), { logger });
     const started = Date.now();
     const err = await failure(ask(client, 'hang'));
     const elapsed = Date.now() - started;
@@ -206,7 +212,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('aborts through the caller signal: before the call, in flight, and while waiting for a slot', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '1' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '1' }), { logger });
     expect((await failure(ask(client, 'plan', { signal: AbortSignal.abort() }))).code).toBe('TASK_ABORTED');
     expect(server.requests).toHaveLength(0);
 
@@ -229,7 +235,7 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('keeps at most LLM_MAX_INFLIGHT requests in flight', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '2' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_MAX_INFLIGHT: '2' }), { logger });
     const results = await Promise.all(Array.from({ length: 6 }, () => ask(client, 'slow')));
     expect(results.every((r) => r.data.title === 'ok')).toBe(true);
     expect(server.requests).toHaveLength(6);
@@ -239,12 +245,12 @@ describe('LLM client against the scripted server', () => {
   });
 
   it('names the served models when LLM_MODEL is unknown', async () => {
-    const client = new LlmClient(config(server, { LLM_MODEL: 'llama-nope' }), { logger });
+    const client = new LlmClient(llm(server, { LLM_MODEL: 'llama-nope' }), { logger });
     const err = await failure(ask(client, 'plan'));
     expect(err.code).toBe('LLM_MODEL_UNKNOWN');
     expect(err.message).toBe(`model 'llama-nope' is not served by ${server.url} (it serves: codegod-test); set LLM_MODEL`);
 
-    const perRole = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_MODEL_BACKEND: 'qwen-nope' }), { logger });
+    const perRole = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_MODEL_BACKEND: 'qwen-nope' }), { logger });
     const roleErr = await failure(ask(perRole, 'plan'));
     expect(roleErr.code).toBe('LLM_MODEL_UNKNOWN');
     expect(roleErr.message).toContain("model 'qwen-nope' is not served");
@@ -253,19 +259,19 @@ describe('LLM client against the scripted server', () => {
 
   it('says clearly when nothing listens at VLLM_API_URL', async () => {
     const url = `http://127.0.0.1:${await freePort()}/v1`;
-    const client = new LlmClient(config(url, { LLM_MODEL: 'm', LLM_MAX_RETRIES: '0' }), { logger });
+    const client = new LlmClient(llm(url, { LLM_MODEL: 'm', LLM_MAX_RETRIES: '0' }), { logger });
     const err = await failure(ask(client, 'plan'));
     expect(err.code).toBe('LLM_UNREACHABLE');
     expect(err.message).toBe(`cannot reach the LLM at ${url} (ECONNREFUSED); start vLLM/Ollama or set VLLM_API_URL`);
 
-    const check = await failure(checkLlm(config(url, { LLM_MAX_RETRIES: '0' }), { logger }));
+    const check = await failure(checkLlm(llm(url, { LLM_MAX_RETRIES: '0' }), { logger }));
     expect(check.code).toBe('LLM_UNREACHABLE');
   });
 
   it('uses the first listed model when LLM_MODEL is unset (asked once), and per-role models', async () => {
     const multi = await startScriptedLlmServer({ scenario: { models: ['first-model', 'role-model'], fallback: { reply: good } } });
     try {
-      const client = new LlmClient(config(multi, { LLM_MODEL_FRONTEND: 'role-model' }), { logger });
+      const client = new LlmClient(llm(multi, { LLM_MODEL_FRONTEND: 'role-model' }), { logger });
       const [a, b] = await Promise.all([ask(client, 'plan'), ask(client, 'plan')]);
       expect([a.model, b.model]).toEqual(['first-model', 'first-model']);
       expect((await ask(client, 'plan', { role: 'frontend' })).model).toBe('role-model');
@@ -276,12 +282,12 @@ describe('LLM client against the scripted server', () => {
         'role-model',
       ]);
 
-      expect(await checkLlm(config(multi), { logger })).toEqual({
+      expect(await checkLlm(llm(multi), { logger })).toEqual({
         url: multi.url,
         models: ['first-model', 'role-model'],
         model: 'first-model',
       });
-      const wrong = await failure(checkLlm(config(multi, { LLM_MODEL_TESTING: 'ghost' }), { logger }));
+      const wrong = await failure(checkLlm(llm(multi, { LLM_MODEL_TESTING: 'ghost' }), { logger }));
       expect(wrong.code).toBe('LLM_MODEL_UNKNOWN');
       expect(wrong.message).toContain('set LLM_MODEL_TESTING');
     } finally {
@@ -294,7 +300,7 @@ describe('LLM client against the scripted server', () => {
     const small = await startScriptedLlmServer({ scenario: { models: ['small-model'], fallback: { reply: good } } });
     try {
       const settings = { VLLM_API_URL_DEVOPS: small.url, LLM_TEMPERATURE: '0.2', LLM_TEMPERATURE_DEVOPS: '0' };
-      const client = new LlmClient(config(main, settings), { logger });
+      const client = new LlmClient(llm(main, settings), { logger });
       expect((await ask(client, 'plan', { role: 'backend' })).model).toBe('big-model');
       expect((await ask(client, 'plan', { role: 'devops' })).model).toBe('small-model');
       expect((await ask(client, 'plan', { role: 'planner' })).model).toBe('big-model');
@@ -305,20 +311,20 @@ describe('LLM client against the scripted server', () => {
       ]);
       expect(chats(small).map((r) => [r.role, r.model, r.temperature])).toEqual([['devops', 'small-model', 0]]);
       // No temperature configured: none is sent, the server's default applies.
-      await ask(new LlmClient(config(main), { logger }), 'plan');
+      await ask(new LlmClient(llm(main), { logger }), 'plan');
       expect(chats(main).at(-1)!.temperature).toBeUndefined();
 
-      expect(await checkLlm(config(main, settings), { logger })).toEqual({
+      expect(await checkLlm(llm(main, settings), { logger })).toEqual({
         url: main.url,
         models: ['big-model'],
         model: 'big-model',
         roles: [{ role: 'devops', url: small.url, model: 'small-model' }],
       });
-      const wrong = await failure(checkLlm(config(main, { ...settings, LLM_MODEL: 'big-model' }), { logger }));
+      const wrong = await failure(checkLlm(llm(main, { ...settings, LLM_MODEL: 'big-model' }), { logger }));
       expect(wrong.code).toBe('LLM_MODEL_UNKNOWN');
       expect(wrong.message).toBe(`model 'big-model' is not served by ${small.url} (it serves: small-model); set LLM_MODEL_DEVOPS`);
       await small.close();
-      const down = await failure(ask(new LlmClient(config(main, { ...settings, LLM_MAX_RETRIES: '0' }), { logger }), 'plan', { role: 'devops' }));
+      const down = await failure(ask(new LlmClient(llm(main, { ...settings, LLM_MAX_RETRIES: '0' }), { logger }), 'plan', { role: 'devops' }));
       expect(down.code).toBe('LLM_UNREACHABLE');
       expect(down.message).toContain('set VLLM_API_URL_DEVOPS');
     } finally {
@@ -331,7 +337,7 @@ describe('LLM client against the scripted server', () => {
     const plain = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', reply: good }] } });
     try {
       const { logger: recording, warnings } = recordingLogger();
-      const client = new LlmClient(config(plain, { LLM_MODEL: 'codegod-test' }), { logger: recording });
+      const client = new LlmClient(llm(plain, { LLM_MODEL: 'codegod-test' }), { logger: recording });
       expect((await ask(client, 'plan')).data.title).toBe('ok');
       expect((await ask(client, 'plan')).attempts).toBe(1);
       expect(plain.requests.map((r) => [r.responseFormat, r.status])).toEqual([
@@ -349,7 +355,7 @@ describe('LLM client against the scripted server', () => {
       await plain.close();
     }
 
-    const configured = new LlmClient(config(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+    const configured = new LlmClient(llm(server, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
     await ask(configured, 'plan');
     expect(server.requests.map((r) => r.responseFormat)).toEqual(['json_object']);
   });
@@ -366,7 +372,7 @@ describe('LLM client against the scripted server', () => {
     const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_json_schema', wording, reply: good }] } });
     try {
       const { logger: recording, warnings } = recordingLogger();
-      const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test' }), { logger: recording });
+      const client = new LlmClient(llm(refusing, { LLM_MODEL: 'codegod-test' }), { logger: recording });
       const [a, b] = await Promise.all([ask(client, 'plan'), ask(client, 'plan')]);
       expect([a.data.title, b.data.title]).toEqual(['ok', 'ok']);
       expect(warnings()).toHaveLength(1);
@@ -391,7 +397,7 @@ describe('LLM client against the scripted server', () => {
     for (const wording of ['vllm', 'opaque'] as const) {
       const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_response_format', wording, reply: good }] } });
       try {
-        const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test' }), { logger });
+        const client = new LlmClient(llm(refusing, { LLM_MODEL: 'codegod-test' }), { logger });
         const err = await failure(ask(client, 'plan'));
         expect(err.code).toBe('LLM_STRUCTURED_OUTPUT_REFUSED');
         expect(err.message).not.toContain('\n');
@@ -407,7 +413,7 @@ describe('LLM client against the scripted server', () => {
 
     const refusing = await startScriptedLlmServer({ scenario: { rules: [{ match: {}, fault: 'reject_response_format', reply: good }] } });
     try {
-      const client = new LlmClient(config(refusing, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
+      const client = new LlmClient(llm(refusing, { LLM_MODEL: 'codegod-test', LLM_STRUCTURED_OUTPUT: 'json_object' }), { logger });
       const err = await failure(ask(client, 'plan'));
       expect(err.code).toBe('LLM_STRUCTURED_OUTPUT_REFUSED');
       expect(err.message).toContain("refuses structured output for backend/plan: json_object (HTTP 400: response_format type 'json_object' is not supported by this server), and LLM_STRUCTURED_OUTPUT=json_object rules out json_schema");
@@ -432,7 +438,7 @@ describe('LLM client against the scripted server', () => {
       const keys = createKeys(cfg.CODEGOD_PREFIX);
       await redis.hset(keys.build('b1'), 'state', 'running');
       await redis.hset(keys.task('b1', 't1'), 'state', 'running');
-      const client = new LlmClient(cfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+      const client = new LlmClient(compileOptions(cfg).llm, { logger, recorder: new RedisUsageRecorder(redis, keys) });
 
       const repaired = await client.structured({
         role: 'backend',
@@ -482,7 +488,7 @@ describe('LLM client against the scripted server', () => {
 
     it('touches no build keys for a build that does not exist', async () => {
       const keys = createKeys(cfg.CODEGOD_PREFIX);
-      const client = new LlmClient(cfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+      const client = new LlmClient(compileOptions(cfg).llm, { logger, recorder: new RedisUsageRecorder(redis, keys) });
       await client.structured({ role: 'backend', phase: 'plan', schema: Answer, messages, maxTokens: 200, taskContext: { buildId: 'gone', taskId: 't' } });
       expect(await redis.exists(keys.build('gone'), keys.task('gone', 't'), keys.llmCalls('gone'))).toBe(0);
       expect(Number(await redis.hget(keys.metricsLlm, 'backend:calls'))).toBeGreaterThanOrEqual(1);
@@ -492,7 +498,7 @@ describe('LLM client against the scripted server', () => {
       const keys = createKeys(cfg.CODEGOD_PREFIX);
       const hangCfg = config(server, { LLM_MODEL: 'codegod-test', LLM_TIMEOUT_MS: '150', LLM_MAX_RETRIES: '0', CODEGOD_PREFIX: cfg.CODEGOD_PREFIX });
       await redis.hset(keys.build('b2'), 'state', 'running');
-      const client = new LlmClient(hangCfg, { logger, recorder: new RedisUsageRecorder(redis, keys) });
+      const client = new LlmClient(compileOptions(hangCfg).llm, { logger, recorder: new RedisUsageRecorder(redis, keys) });
       const err = await failure(
         client.structured({ role: 'devops', phase: 'hang', schema: Answer, messages, maxTokens: 50, taskContext: { buildId: 'b2' } }),
       );

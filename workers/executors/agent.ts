@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RedisAuditSink } from '../../shared/telemetry/audit.js';
 import type { Config } from '../../shared/config.js';
+import { compileOptions } from '../../shared/options.js';
 import { CodegodError, DataCorruptError, errorMessage } from '../../shared/domain/errors.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
@@ -42,7 +43,7 @@ export class AgentExecutor implements TaskExecutor {
     this.redis = createRedis(config, 'service');
     this.redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
     this.keys = createKeys(config.CODEGOD_PREFIX);
-    this.llm = new LlmClient(config, { recorder: new RedisUsageRecorder(this.redis, this.keys), logger });
+    this.llm = new LlmClient(compileOptions(config).llm, { recorder: new RedisUsageRecorder(this.redis, this.keys), logger });
     this.memory = new MemoryStore(this.redis, this.keys, logger);
     this.team = new TeamKnowledge(this.redis, this.keys);
     this.states = new LoopStateStore(this.redis, this.keys, logger);
