@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentStatus } from '../shared/telemetry/agent-status.js';
@@ -55,16 +54,17 @@ export class OrchestratorService {
     private readonly logger: Logger,
   ) {
     this.agentId = `master-${hostname()}-${process.pid}`;
-    this.redis = createRedis(config, 'service');
-    this.queueConnection = createRedis(config, 'service');
+    const options = compileOptions(config);
+    this.redis = createRedis(options.redis, 'service');
+    this.queueConnection = createRedis(options.redis, 'service');
     for (const conn of [this.redis, this.queueConnection]) {
       conn.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
     }
     const keys = createKeys(config.CODEGOD_PREFIX);
-    this.scheduler = new Scheduler(this.redis, keys, config, logger);
+    this.scheduler = new Scheduler(this.redis, keys, options.scheduler, logger);
     this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
     this.retention = new Retention(this.scheduler, this.redis, logger);
-    const llm = new LlmClient(compileOptions(config).llm, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
+    const llm = new LlmClient(options.llm, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
     this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
     this.heartbeat = new Heartbeat(this.redis, keys, { agentId: this.agentId, status: () => this.status(), healthFile: config.CODEGOD_HEALTH_FILE, logger });
   }

@@ -200,15 +200,20 @@ function llmTarget(config: Config, role?: Role): LlmTarget {
   };
 }
 
+/** The Redis part alone, for callers that only connect (the CLI, tests). */
+export function redisOptions(config: Config): RedisOptions {
+  return {
+    url: config.REDIS_URL,
+    password: config.REDIS_PASSWORD,
+    prefix: config.CODEGOD_PREFIX,
+    connectTimeoutMs: config.CODEGOD_CONNECT_TIMEOUT_MS,
+  };
+}
+
 /** Every component's options, resolved from the environment's Config. */
 export function compileOptions(config: Config): CodegodOptions {
   return {
-    redis: {
-      url: config.REDIS_URL,
-      password: config.REDIS_PASSWORD,
-      prefix: config.CODEGOD_PREFIX,
-      connectTimeoutMs: config.CODEGOD_CONNECT_TIMEOUT_MS,
-    },
+    redis: redisOptions(config),
     scheduler: {
       maxGoalChars: config.CODEGOD_MAX_GOAL_CHARS,
       maxTasksPerBuild: config.CODEGOD_MAX_TASKS_PER_BUILD,

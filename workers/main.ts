@@ -3,24 +3,26 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { ConfigError, errorMessage } from '../shared/domain/errors.js';
 import { RoleSchema, ROLES, type Role } from '../shared/domain/roles.js';
 import { orchestratorHooks } from '../shared/engine/completion-hooks.js';
-import { ROLE_WORKER_STOP_MS, RoleWorker, type RoleWorkerOptions } from '../shared/engine/role-worker.js';
+import { openRoleWorker, type OpenedRoleWorker, type OpenRoleWorkerInput } from '../shared/engine/open-role-worker.js';
+import { ROLE_WORKER_STOP_MS } from '../shared/engine/role-worker.js';
 import type { TaskExecutor } from '../shared/engine/task-executor.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { MemoryStore } from '../shared/memory/store.js';
+import { compileOptions, type CodegodOptions } from '../shared/options.js';
 import { onShutdown, runMain } from '../shared/process.js';
 import type { Running, WorkerProgram } from '../shared/programs.js';
 import { scrubProcessEnv } from '../shared/sandbox/sandbox.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 
 /** The agent stack (LLM client, sandbox, roles) is loaded only by workers that use it. */
-export async function createExecutor(config: Config, logger: Logger): Promise<TaskExecutor> {
+export async function createExecutor(config: Config, options: CodegodOptions, logger: Logger): Promise<TaskExecutor> {
   if (config.CODEGOD_EXECUTOR === 'scripted') return new ScriptedExecutor();
-  const { AgentExecutor } = await import('./executors/agent.js');
-  return new AgentExecutor(config, logger);
+  const { openAgentExecutor } = await import('./executors/agent.js');
+  return openAgentExecutor(config, options, logger);
 }
 
 /** Follow-ups and re-plans: the orchestrator's policies, applied where agents' tasks end. */
-function agentHooks(config: Config, logger: Logger): RoleWorkerOptions['hooks'] {
+function agentHooks(config: Config, logger: Logger): OpenRoleWorkerInput['hooks'] {
   if (config.CODEGOD_EXECUTOR !== 'agent') return undefined;
   return (scheduler, redis) => orchestratorHooks(scheduler, new MemoryStore(redis, scheduler.keys, logger), logger);
 }
@@ -30,15 +32,16 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
   const parsed = RoleSchema.safeParse(roleArg ?? config.AGENT_ROLE);
   if (!parsed.success) throw new ConfigError([`AGENT_ROLE: must be one of ${ROLES.join(', ')} (got '${roleArg ?? config.AGENT_ROLE ?? ''}')`]);
   const role: Role = parsed.data;
+  const options = compileOptions(config);
   const logger = createLogger(config.LOG_LEVEL, { service: 'worker' });
-  const executor = await createExecutor(config, logger);
+  const executor = await createExecutor(config, options, logger);
   const hooks = agentHooks(config, logger);
-  const worker = new RoleWorker({ config, role, executor, logger, ...(hooks ? { hooks } : {}) });
+  const opened = openRoleWorker({ options, role, executor, logger, ...(hooks ? { hooks } : {}) });
   onShutdown(async (signal) => {
-    logger.info({ signal, graceMs: config.CODEGOD_STOP_GRACE_MS }, 'shutting down');
-    await worker.close();
-  }, config.CODEGOD_STOP_GRACE_MS + ROLE_WORKER_STOP_MS.handBack + 4 * ROLE_WORKER_STOP_MS.step + 5_000);
-  await worker.start();
+    logger.info({ signal, graceMs: options.roleWorker.stopGraceMs }, 'shutting down');
+    await opened.close();
+  }, options.roleWorker.stopGraceMs + ROLE_WORKER_STOP_MS.handBack + 4 * ROLE_WORKER_STOP_MS.step + 5_000);
+  await opened.start();
 }
 
 /**
@@ -47,17 +50,18 @@ export async function runWorker(config: Config, roleArg?: string): Promise<void>
  * `close`, which runs once, after all of them have stopped.
  */
 export async function startLocalWorkers(config: Config, logger: Logger): Promise<Running> {
-  const executor = await createExecutor(config, logger);
+  const options = compileOptions(config);
+  const executor = await createExecutor(config, options, logger);
   const shared: TaskExecutor = { execute: (taskCtx) => executor.execute(taskCtx) };
   const hooks = agentHooks(config, logger);
-  const workers: RoleWorker[] = [];
+  const workers: OpenedRoleWorker[] = [];
   const stop = async () => {
     await Promise.all(workers.map((w) => w.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'worker did not stop cleanly'))));
     await executor.close?.();
   };
   try {
     for (const role of ROLES) {
-      const worker = new RoleWorker({ config, role, executor: shared, logger, agentId: `${role}-local-${hostname()}-${process.pid}`, ...(hooks ? { hooks } : {}) });
+      const worker = openRoleWorker({ options, role, executor: shared, logger, agentId: `${role}-local-${hostname()}-${process.pid}`, ...(hooks ? { hooks } : {}) });
       workers.push(worker);
       await worker.start();
     }

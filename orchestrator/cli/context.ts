@@ -7,6 +7,7 @@ import { connectOrFail } from '../../shared/redis/connection.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import type { Programs } from '../../shared/programs.js';
 import { paletteFor, type Palette } from './colour.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 /** A stream the CLI writes to: process.stdout/stderr, or a buffer in tests. */
 export interface CliOutput {
@@ -111,9 +112,9 @@ export interface Session {
 
 /** Connects (RedisUnreachableError, exit 3, within CODEGOD_CONNECT_TIMEOUT_MS when Redis is down). */
 export async function openSession(config: Config, logger: Logger): Promise<Session> {
-  const redis = await connectOrFail(config);
+  const redis = await connectOrFail(redisOptions(config));
   const keys = createKeys(config.CODEGOD_PREFIX);
-  const scheduler = new Scheduler(redis, keys, config, logger);
+  const scheduler = new Scheduler(redis, keys, compileOptions(config).scheduler, logger);
   return {
     config,
     redis,

@@ -2,7 +2,7 @@ import { access, constants, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
-import { compileOptions, type LlmClientOptions } from '../../shared/options.js';
+import { compileOptions, type LlmClientOptions, redisOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import { createKeys } from '../../shared/redis/keys.js';
 import { checkLlm } from '../../shared/llm/client.js';
@@ -98,7 +98,7 @@ async function redisChecks(config: Config): Promise<{ server: CheckResult[]; age
   const url = displayUrl(config.REDIS_URL);
   let redis: Redis;
   try {
-    redis = await connectOrFail(config);
+    redis = await connectOrFail(redisOptions(config));
   } catch (err) {
     return {
       server: [{ status: 'fail', check: 'Redis', detail: errorMessage(err) }],

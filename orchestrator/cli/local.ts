@@ -11,6 +11,7 @@ import { submitAndFollow, type BuildOptions, type FollowHints } from './build.js
 import { openSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { formatDuration } from './format.js';
+import { redisOptions } from '../../shared/options.js';
 
 /** Where `build --local` keeps its private Redis's data (AOF), under the current directory. */
 export const LOCAL_REDIS_DIR = join('.codegod', 'redis');
@@ -37,7 +38,7 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undef
  */
 async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Config; server?: RedisServer }> {
   try {
-    (await connectOrFail(config)).disconnect();
+    (await connectOrFail(redisOptions(config))).disconnect();
     return { config };
   } catch (err) {
     if (!(err instanceof RedisUnreachableError) || !findOnPath('redis-server', ctx.io.env)) throw err;

@@ -11,6 +11,7 @@ import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.
 import { PLAIN, type Palette } from './colour.js';
 import type { CliOutput } from './context.js';
 import { clip, formatCount, formatDuration, plural } from './format.js';
+import { redisOptions } from '../../shared/options.js';
 
 /** Counts of a build's tasks by state, with its token use, at one moment. */
 export interface ProgressSnapshot {
@@ -275,7 +276,7 @@ export async function followBuild(opts: FollowOptions): Promise<FollowOutcome> {
   let build = await dag.getBuild(buildId);
   view.begin(build);
 
-  const blocking = createRedis(config, 'client');
+  const blocking = createRedis(redisOptions(config), 'client');
   blocking.on('error', () => {
     /* surfaced by the command that fails */
   });

@@ -41,14 +41,15 @@ import { parsePlan, type Plan } from '../../shared/domain/plan.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { RedisServer } from '../../shared/redis/redis-server.js';
 import { LoopStateStore } from '../../shared/memory/loop-state.js';
-import { AgentExecutor } from '../../workers/executors/agent.js';
-import { RoleWorker } from '../../shared/engine/role-worker.js';
+import { openAgentExecutor } from '../../workers/executors/agent.js';
+import { openRoleWorker, type OpenedRoleWorker } from '../../shared/engine/open-role-worker.js';
 import { startScriptedLlmServer, type RequestLogEntry, type ScriptedLlmServer } from '../llm-server/server.js';
 import { loadScenarioFile, type ScenarioInput } from '../llm-server/scenario.js';
 import { orchestratorHooks } from '../../shared/engine/completion-hooks.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import { MemoryStore } from '../../shared/memory/store.js';
 import { prefixReport, type PrefixReport, type PromptCall } from './prompt-prefix.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 function usageError(message: string): never {
   process.stderr.write(`bench:agents: ${message}\n`);
@@ -489,18 +490,18 @@ async function todoAppPrompts(redisUrl: string, workspaceRoot: string): Promise<
     CODEGOD_WORKSPACE_ROOT: workspaceRoot,
     CODEGOD_TASK_ATTEMPTS: '1',
   });
-  const redis = createRedis(config, 'service');
-  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, logger);
-  const workers = ROLES.map(
-    (role) =>
-      new RoleWorker({
-        config,
-        role,
-        executor: new AgentExecutor(config, logger),
-        logger,
-        agentId: `bench-ctx-${role}`,
-        hooks: (s, r) => orchestratorHooks(s, new MemoryStore(r, s.keys, logger), logger),
-      }),
+  const redis = createRedis(redisOptions(config), 'service');
+  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, logger);
+  const options = compileOptions(config);
+  const workers = ROLES.map((role) =>
+    openRoleWorker({
+      options,
+      role,
+      executor: openAgentExecutor(config, options, logger),
+      logger,
+      agentId: `bench-ctx-${role}`,
+      hooks: (s, r) => orchestratorHooks(s, new MemoryStore(r, s.keys, logger), logger),
+    }),
   );
   try {
     for (const w of workers) await w.start();
@@ -543,7 +544,7 @@ async function main(): Promise<void> {
   let redisServer: RedisServer | undefined;
   let llm: ScriptedLlmServer | undefined;
   const workspaceRoot = mkdtempSync(join(tmpdir(), 'codegod-bench-ws-'));
-  const workers: RoleWorker[] = [];
+  const workers: OpenedRoleWorker[] = [];
   const connections: Redis[] = [];
   let scheduler: Scheduler | undefined;
   try {
@@ -577,15 +578,16 @@ async function main(): Promise<void> {
       // A failed attempt is a broken bench, not something to retry around.
       CODEGOD_TASK_ATTEMPTS: '1',
     });
-    const redis = createRedis(config, 'service');
+    const redis = createRedis(redisOptions(config), 'service');
     connections.push(redis);
     const keys = createKeys(config.CODEGOD_PREFIX);
-    scheduler = new Scheduler(redis, keys, config, logger);
+    const options = compileOptions(config);
+    scheduler = new Scheduler(redis, keys, options.scheduler, logger);
     const gauge: WaitGauge = { perWorker: Array.from({ length: O.workers }, () => 0), epoch: performance.now(), changes: [], insideMs: 0 };
     for (let i = 0; i < O.workers; i++) {
-      const executor = new AgentExecutor(config, logger);
+      const executor = openAgentExecutor(config, options, logger);
       gaugeWaiting(executor.client, gauge, i);
-      workers.push(new RoleWorker({ config, role: 'backend', executor, logger, agentId: `bench-backend-${i}` }));
+      workers.push(openRoleWorker({ options, role: 'backend', executor, logger, agentId: `bench-backend-${i}` }));
     }
     for (const w of workers) await w.start();
 

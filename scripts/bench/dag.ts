@@ -23,7 +23,8 @@ import { createRedis } from '../../shared/redis/connection.js';
 import { RedisServer } from '../../shared/redis/redis-server.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import { ScriptedExecutor } from '../../workers/executors/scripted.js';
-import { RoleWorker } from '../../shared/engine/role-worker.js';
+import { openRoleWorker } from '../../shared/engine/open-role-worker.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -113,11 +114,11 @@ async function rawBullmq(
   seed: (queue: Queue) => Promise<void>,
 ): Promise<Run> {
   const prefix = `${config.CODEGOD_PREFIX}:raw`;
-  const conn = createRedis(config, 'service');
+  const conn = createRedis(redisOptions(config), 'service');
   const queue = new Queue(name, { connection: conn, prefix });
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
-  const worker = new Worker(name, async (job) => processor(job, queue, finish), { connection: createRedis(config, 'service'), prefix, concurrency });
+  const worker = new Worker(name, async (job) => processor(job, queue, finish), { connection: createRedis(redisOptions(config), 'service'), prefix, concurrency });
   await worker.waitUntilReady();
   const before = await cpuNow(conn);
   const t0 = performance.now();
@@ -134,7 +135,7 @@ async function rawBullmq(
 
 /** n jobs added in bulk; the fan-in job is added when the last of them completes, as codegod does. */
 function rawWide(config: Config, n: number, concurrency: number, round: number): Promise<Run> {
-  const opts = taskJobOptions(config);
+  const opts = taskJobOptions(compileOptions(config).scheduler.jobs);
   let done = 0;
   return rawBullmq(
     config,
@@ -154,7 +155,7 @@ function rawWide(config: Config, n: number, concurrency: number, round: number):
 
 /** A chain where each job adds the next. */
 function rawChain(config: Config, n: number, round: number): Promise<Run> {
-  const opts = taskJobOptions(config);
+  const opts = taskJobOptions(compileOptions(config).scheduler.jobs);
   return rawBullmq(
     config,
     `chain${round}`,
@@ -196,10 +197,11 @@ async function main(): Promise<void> {
     url = server.url;
   }
   const config = loadConfig({ ...process.env, REDIS_URL: url, CODEGOD_PREFIX: `bench${Date.now().toString(36)}`, LOG_LEVEL: 'warn', WORKER_CONCURRENCY: String(CONCURRENCY) });
-  const redis = createRedis(config, 'service');
-  const listen = createRedis(config, 'service');
-  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, logger);
-  const workers = ROLES.map((role) => new RoleWorker({ config, role, executor: new ScriptedExecutor(), logger, agentId: `bench-${role}` }));
+  const redis = createRedis(redisOptions(config), 'service');
+  const listen = createRedis(redisOptions(config), 'service');
+  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, logger);
+  const options = compileOptions(config);
+  const workers = ROLES.map((role) => openRoleWorker({ options, role, executor: new ScriptedExecutor(), logger, agentId: `bench-${role}` }));
   for (const w of workers) await w.start();
   const only = new Set(opts.only.split(','));
   // Baseline and codegod alternate round by round, so a change in the machine's load hits

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../shared/config.js';
-import { compileOptions } from '../../shared/options.js';
+import { compileOptions, redisOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage, RedisUnreachableError } from '../../shared/domain/errors.js';
 import { LlmClient } from '../../shared/llm/client.js';
 import { createLogger } from '../../shared/logger.js';
@@ -48,7 +48,7 @@ function options() {
 
 async function redisFor(config: Config): Promise<{ config: Config; server?: RedisServer }> {
   try {
-    (await connectOrFail(config)).disconnect();
+    (await connectOrFail(redisOptions(config))).disconnect();
     return { config };
   } catch (err) {
     if (!(err instanceof RedisUnreachableError)) throw err;

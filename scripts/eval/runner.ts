@@ -12,6 +12,7 @@ import type { Running } from '../../shared/programs.js';
 import { startLocalWorkers } from '../../workers/main.js';
 import { BuildJudge, type CheckOutcome, type ProjectTests } from './checks.js';
 import type { SuiteGoal } from './suite.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 /**
  * Runs goals one after another on an orchestrator and one worker per role in this process
@@ -60,8 +61,8 @@ export class SuiteRunner {
   private running: Running[] = [];
 
   constructor(private readonly opts: RunnerOptions) {
-    this.redis = createRedis(opts.config, 'service');
-    this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, opts.logger);
+    this.redis = createRedis(redisOptions(opts.config), 'service');
+    this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), compileOptions(opts.config).scheduler, opts.logger);
   }
 
   async start(): Promise<void> {

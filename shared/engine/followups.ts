@@ -97,7 +97,7 @@ export function planFollowups(
 export async function applyFollowups(scheduler: Scheduler, buildId: string, taskId: string, followups: readonly Followup[]): Promise<string[]> {
   if (followups.length === 0) return [];
   const [reporter, states] = await Promise.all([scheduler.dag.getTask(buildId, taskId), scheduler.dag.getTaskStates(buildId)]);
-  const { request, refused } = planFollowups(reporter, followups, states, scheduler.config.CODEGOD_MAX_FOLLOWUP_DEPTH);
+  const { request, refused } = planFollowups(reporter, followups, states, scheduler.options.maxFollowupDepth);
   if (request.tasks.length > 0) await scheduler.grow(buildId, request);
   return refused;
 }

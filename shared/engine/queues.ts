@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Config } from '../config.js';
+import type { JobOptions } from '../options.js';
 import type { Keys } from '../redis/keys.js';
 import { ROLES, type Role } from '../domain/roles.js';
 
@@ -30,13 +30,8 @@ export type TaskJobData = z.infer<typeof TaskJobDataSchema>;
 export const GoalJobDataSchema = z.object({ buildId: z.string().min(1) });
 export type GoalJobData = z.infer<typeof GoalJobDataSchema>;
 
-function goalJobOptions(config: Config): JobsOptions {
-  return {
-    attempts: 3,
-    backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },
-    removeOnComplete: { count: config.CODEGOD_KEEP_COMPLETED_JOBS },
-    removeOnFail: { count: config.CODEGOD_KEEP_FAILED_JOBS },
-  };
+function goalJobOptions(options: JobOptions): JobsOptions {
+  return { ...taskJobOptions(options), attempts: 3 };
 }
 
 /** A task released into its queue: what is needed to build its job. */
@@ -52,12 +47,12 @@ export function taskJobId(buildId: string, taskId: string, gen: number): string 
   return `${buildId}.${taskId}.${gen}`;
 }
 
-export function taskJobOptions(config: Config): JobsOptions {
+export function taskJobOptions(options: JobOptions): JobsOptions {
   return {
-    attempts: config.CODEGOD_TASK_ATTEMPTS,
-    backoff: { type: 'exponential', delay: config.CODEGOD_TASK_BACKOFF_MS },
-    removeOnComplete: { count: config.CODEGOD_KEEP_COMPLETED_JOBS },
-    removeOnFail: { count: config.CODEGOD_KEEP_FAILED_JOBS },
+    attempts: options.taskAttempts,
+    backoff: { type: 'exponential', delay: options.backoffMs },
+    removeOnComplete: { count: options.keepCompleted },
+    removeOnFail: { count: options.keepFailed },
   };
 }
 
@@ -65,13 +60,15 @@ export function taskJobOptions(config: Config): JobsOptions {
 export class TaskQueues {
   private readonly queues = new Map<QueueName, Queue>();
   private readonly jobOptions: JobsOptions;
+  private readonly goalJobOptions: JobsOptions;
 
   constructor(
     private readonly connection: Redis,
     private readonly keys: Keys,
-    config: Config,
+    options: JobOptions,
   ) {
-    this.jobOptions = taskJobOptions(config);
+    this.jobOptions = taskJobOptions(options);
+    this.goalJobOptions = goalJobOptions(options);
   }
 
   get(name: QueueName): Queue {
@@ -116,8 +113,8 @@ export class TaskQueues {
   }
 
   /** Queues the planning of a submitted build. Idempotent (job id = build id). */
-  async enqueueGoal(buildId: string, config: Config): Promise<void> {
-    await this.get(GOALS_QUEUE).add('goal', { buildId } satisfies GoalJobData, { ...goalJobOptions(config), jobId: buildId });
+  async enqueueGoal(buildId: string): Promise<void> {
+    await this.get(GOALS_QUEUE).add('goal', { buildId } satisfies GoalJobData, { ...this.goalJobOptions, jobId: buildId });
   }
 
   async close(): Promise<void> {

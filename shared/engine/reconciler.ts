@@ -83,7 +83,7 @@ export class Reconciler {
       // the build instead of leaving it planning for ever.
       const [job] = await this.jobsOf([[GOALS_QUEUE, buildId]]);
       if (job === undefined) {
-        await queues.enqueueGoal(buildId, this.scheduler.config);
+        await queues.enqueueGoal(buildId);
         report.requeued++;
       } else if (job !== UNREADABLE && job.failedReason !== undefined && (await job.getState()) === 'failed') {
         await this.scheduler.cancel(buildId, `planning failed for good: ${job.failedReason}`, 'failed', 'PLANNING_FAILED');

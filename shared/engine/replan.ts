@@ -13,7 +13,7 @@ export async function replanFailedTask(
   memory: MemoryStore,
   input: { buildId: string; taskId: string; gen: number; reason: string; agentId: string },
 ): Promise<boolean> {
-  const max = scheduler.config.CODEGOD_REPLANS_PER_TASK;
+  const max = scheduler.options.replansPerTask;
   if (max === 0) return false;
   const task = await scheduler.dag.getTask(input.buildId, input.taskId);
   const note = `\n\nA previous attempt at this task failed: ${input.reason.slice(0, 600)}\nTake a different approach.`;

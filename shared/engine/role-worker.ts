@@ -1,19 +1,17 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Scheduler, type PendingSuccess } from './scheduler.js';
+import type { Scheduler, PendingSuccess } from './scheduler.js';
+import type { RoleWorkerOptions } from '../options.js';
 import type { AgentPhase, AgentState, AgentStatus } from '../telemetry/agent-status.js';
-import type { Config } from '../config.js';
 import { parseControlMessage } from './control.js';
 import { errorMessage } from '../domain/errors.js';
-import { createKeys } from '../redis/keys.js';
 import type { Logger } from '../logger.js';
 import { crashPoints } from '../process.js';
 import { settlesWithin } from '../timeout.js';
 import { TaskJobDataSchema } from './queues.js';
 import { parseTaskSpec, type StartOutcome } from './dag-store.js';
 import type { TaskSpec } from '../domain/plan.js';
-import { createRedis } from '../redis/connection.js';
 import type { Role } from '../domain/roles.js';
 import { TaskFailedError, type TaskContext, type TaskExecutor } from './task-executor.js';
 import { TaskStopper } from './task-stopper.js';
@@ -37,13 +35,27 @@ export interface CompletionHooks {
   insteadOfFailure?(t: { buildId: string; taskId: string; gen: number; reason: string; agentId: string }): Promise<boolean>;
 }
 
-export interface RoleWorkerOptions {
-  config: Config;
+/**
+ * The Redis connections a role worker uses. Its owner opens them (long-lived, `service`
+ * kind) and closes them after the worker has stopped.
+ */
+export interface RoleWorkerConnections {
+  /** Commands: task state, metrics, heartbeats (the scheduler's connection too). */
+  commands: Redis;
+  /** Subscribed to cancel notices. */
+  subscriber: Redis;
+  /** BullMQ's worker. */
+  queue: Redis;
+}
+
+export interface RoleWorkerSetup {
+  options: RoleWorkerOptions;
   role: Role;
   executor: TaskExecutor;
   logger: Logger;
-  agentId?: string;
-  hooks?: (scheduler: Scheduler, redis: Redis) => CompletionHooks;
+  connections: RoleWorkerConnections;
+  scheduler: Scheduler;
+  hooks?: CompletionHooks;
 }
 
 /** Bounds of a stopping worker's steps after its grace: handing tasks back, and each closing step. */
@@ -63,7 +75,7 @@ export type TaskOutcome = { status: 'succeeded' } | { status: 'skipped'; reason:
  */
 export class RoleWorker {
   readonly agentId: string;
-  private readonly config: Config;
+  private readonly options: RoleWorkerOptions;
   private readonly role: Role;
   private readonly executor: TaskExecutor;
   private readonly logger: Logger;
@@ -93,34 +105,32 @@ export class RoleWorker {
   /** A status write is queued for this turn of the event loop. */
   private publishQueued = false;
 
-  constructor(opts: RoleWorkerOptions) {
-    this.config = opts.config;
-    this.role = opts.role;
-    this.executor = opts.executor;
-    this.agentId = opts.agentId ?? opts.config.AGENT_ID ?? `${opts.role}-${hostname()}-${process.pid}`;
-    this.logger = opts.logger.child({ agentId: this.agentId, role: opts.role });
-    this.redis = createRedis(opts.config, 'service');
-    this.subscriber = createRedis(opts.config, 'service');
-    this.queueConnection = createRedis(opts.config, 'service');
-    for (const conn of [this.redis, this.subscriber, this.queueConnection]) {
-      conn.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
-    }
-    this.scheduler = new Scheduler(this.redis, createKeys(opts.config.CODEGOD_PREFIX), opts.config, this.logger);
-    this.crash = crashPoints(opts.config.CODEGOD_CRASH_AT);
+  constructor(setup: RoleWorkerSetup) {
+    const { options, role } = setup;
+    this.options = options;
+    this.role = role;
+    this.executor = setup.executor;
+    this.agentId = options.agentId ?? `${role}-${hostname()}-${process.pid}`;
+    this.logger = setup.logger.child({ agentId: this.agentId, role });
+    this.redis = setup.connections.commands;
+    this.subscriber = setup.connections.subscriber;
+    this.queueConnection = setup.connections.queue;
+    this.scheduler = setup.scheduler;
+    this.crash = crashPoints(options.crashAt);
     this.afterComplete = () => this.crash('after-complete');
-    this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${opts.role}:${c}`])) as Record<TaskCounter, string>;
-    this.hooks = opts.hooks?.(this.scheduler, this.redis) ?? {};
+    this.roleCounterFields = Object.fromEntries(TASK_COUNTERS.map((c) => [c, `${role}:${c}`])) as Record<TaskCounter, string>;
+    this.hooks = setup.hooks ?? {};
     this.heartbeat = new Heartbeat(this.redis, this.scheduler.keys, {
       agentId: this.agentId,
       status: () => this.status(),
-      healthFile: opts.config.CODEGOD_HEALTH_FILE,
+      healthFile: options.healthFile,
       onBeat: () => this.onBeat(),
       logger: this.logger,
     });
   }
 
   async start(): Promise<void> {
-    const { config } = this;
+    const { options } = this;
     const keys = this.scheduler.keys;
     // The processor takes no third parameter: BullMQ then makes no AbortController per job.
     // Its signal would abort only on Worker.cancelJob, which codegod never calls: cancels and
@@ -129,10 +139,10 @@ export class RoleWorker {
     this.worker = new Worker(this.role, (job, token) => this.process(job, token), {
       connection: this.queueConnection,
       prefix: keys.queuePrefix,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.CODEGOD_LOCK_DURATION_MS,
-      stalledInterval: config.CODEGOD_STALLED_INTERVAL_MS,
-      maxStalledCount: config.CODEGOD_MAX_STALLED_COUNT,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount,
       autorun: false,
     });
     this.worker.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'queue worker error'));
@@ -141,9 +151,9 @@ export class RoleWorker {
       const msg = parseControlMessage(raw);
       if (msg?.type === 'cancel') this.cancelBuild(msg.buildId, msg.reason);
     });
-    await this.heartbeat.start(config.CODEGOD_HEARTBEAT_MS);
+    await this.heartbeat.start(options.heartbeatMs);
     void this.worker.run().catch((err) => this.logger.error({ err: errorMessage(err) }, 'worker stopped'));
-    this.logger.info({ concurrency: config.WORKER_CONCURRENCY, queue: this.role }, 'worker started');
+    this.logger.info({ concurrency: options.concurrency, queue: this.role }, 'worker started');
   }
 
   /**
@@ -186,8 +196,8 @@ export class RoleWorker {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      stopper.stop(`timed out after ${this.config.CODEGOD_TASK_TIMEOUT_MS} ms`);
-    }, this.config.CODEGOD_TASK_TIMEOUT_MS);
+      stopper.stop(`timed out after ${this.options.taskTimeoutMs} ms`);
+    }, this.options.taskTimeoutMs);
     const startedAt = Date.now();
     const recordStart = (): Promise<StartOutcome> =>
       (started ??= dag.startTask(buildId, taskId, gen, this.agentId).then((outcome) => {
@@ -293,7 +303,7 @@ export class RoleWorker {
     }
     log.warn({ reason, attempt: job.attemptsMade + 1 }, 'task attempt failed; will retry');
     // BullMQ's exponential backoff: the base delay doubled for every attempt made before this one.
-    this.lastFailure = { kind: 'backoff', until: Date.now() + this.config.CODEGOD_TASK_BACKOFF_MS * 2 ** job.attemptsMade };
+    this.lastFailure = { kind: 'backoff', until: Date.now() + this.options.taskBackoffMs * 2 ** job.attemptsMade };
     this.metric('retried');
     this.durations.observe(this.role, 'retried', ms);
     throw new Error(reason);
@@ -353,7 +363,7 @@ export class RoleWorker {
       startedAt: this.startedAt,
       tasksCompleted: this.completed,
       tasksFailed: this.failed,
-      concurrency: this.config.WORKER_CONCURRENCY,
+      concurrency: this.options.concurrency,
       pid: process.pid,
       host: hostname(),
     };
@@ -394,9 +404,10 @@ export class RoleWorker {
    * back to their queue, where another worker resumes them from their checkpoint. The agent
    * is then marked offline. Every step that needs Redis is bounded, so a worker stops in its
    * grace period (plus ROLE_WORKER_STOP_MS) whatever Redis is doing; a task it could not hand
-   * back is re-delivered once its lock expires.
+   * back is re-delivered once its lock expires. The executor, scheduler and connections it
+   * was given stay open: their owner closes them after this.
    */
-  async close(graceMs = this.config.CODEGOD_STOP_GRACE_MS): Promise<void> {
+  async close(graceMs = this.options.stopGraceMs): Promise<void> {
     this.lifecycle = 'stopping';
     await settlesWithin(this.heartbeat.stop().then(() => this.heartbeat.publish()), ROLE_WORKER_STOP_MS.step);
     const drained = this.worker?.close() ?? Promise.resolve();
@@ -408,10 +419,6 @@ export class RoleWorker {
     await settlesWithin(this.flushMetrics(), ROLE_WORKER_STOP_MS.step);
     this.lifecycle = 'offline';
     await settlesWithin(this.heartbeat.publish(), ROLE_WORKER_STOP_MS.step);
-    await settlesWithin(Promise.all([this.executor.close?.(), this.scheduler.close()]), ROLE_WORKER_STOP_MS.step);
-    this.subscriber.disconnect();
-    this.queueConnection.disconnect();
-    if (!(await settlesWithin(this.redis.quit(), 500))) this.redis.disconnect();
     this.logger.info('worker stopped');
   }
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Config } from '../config.js';
+import type { SchedulerOptions } from '../options.js';
 import { DagStore, newBuildId, type Completion, type CompletionEntry, type GrowRequest, type TaskCompletion } from './dag-store.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { CodegodError, errorMessage, isRedisFull, RedisFullError } from '../domain/errors.js';
@@ -28,11 +28,11 @@ export class Scheduler {
   constructor(
     private readonly redis: Redis,
     readonly keys: Keys,
-    readonly config: Config,
+    readonly options: SchedulerOptions,
     private readonly logger: Logger,
   ) {
-    this.dag = new DagStore(redis, keys, config.CODEGOD_EVENTS_MAXLEN);
-    this.queues = new TaskQueues(redis, keys, config);
+    this.dag = new DagStore(redis, keys, options.eventsMaxLen);
+    this.queues = new TaskQueues(redis, keys, options.jobs);
   }
 
   /**
@@ -41,17 +41,17 @@ export class Scheduler {
    * tells the rest.
    */
   async submitGoal(input: { goal: string; maxTasks?: number; budgetTokens?: number; model?: string }): Promise<string> {
-    const goal = validateGoal(input.goal, this.config.CODEGOD_MAX_GOAL_CHARS);
+    const goal = validateGoal(input.goal, this.options.maxGoalChars);
     const buildId = newBuildId();
     try {
       await this.dag.submitBuild({
         buildId,
         goal,
-        maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
+        maxTasks: input.maxTasks ?? this.options.maxTasksPerBuild,
         budgetTokens: input.budgetTokens ?? 0,
         ...(input.model ? { model: input.model } : {}),
       });
-      await this.queues.enqueueGoal(buildId, this.config);
+      await this.queues.enqueueGoal(buildId);
     } catch (err) {
       // A full Redis takes no new build; the reconciler retires what half-made it in.
       if (isRedisFull(err)) throw new RedisFullError(err);
@@ -68,7 +68,7 @@ export class Scheduler {
       buildId,
       goal: input.goal,
       plan: input.plan,
-      maxTasks: input.maxTasks ?? this.config.CODEGOD_MAX_TASKS_PER_BUILD,
+      maxTasks: input.maxTasks ?? this.options.maxTasksPerBuild,
     });
     await this.queues.enqueue(buildId, ready);
     this.logger.info({ buildId, tasks: input.plan.tasks.length, roots: ready.length }, 'build created');

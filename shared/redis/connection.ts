@@ -1,5 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
-import type { Config } from '../config.js';
+import { Redis, type RedisOptions as IoRedisOptions } from 'ioredis';
+import type { RedisOptions } from '../options.js';
 import { withTimeout } from '../timeout.js';
 import { RedisUnreachableError } from '../domain/errors.js';
 
@@ -22,10 +22,10 @@ export function displayUrl(url: string): string {
   }
 }
 
-function options(config: Config, kind: ConnectionKind): RedisOptions {
-  const base: RedisOptions = {
+function ioredisOptions(options: RedisOptions, kind: ConnectionKind): IoRedisOptions {
+  const base: IoRedisOptions = {
     connectionName: `codegod-${kind}`,
-    ...(config.REDIS_PASSWORD ? { password: config.REDIS_PASSWORD } : {}),
+    ...(options.password ? { password: options.password } : {}),
   };
   if (kind === 'service') {
     return {
@@ -39,26 +39,26 @@ function options(config: Config, kind: ConnectionKind): RedisOptions {
   return {
     ...base,
     maxRetriesPerRequest: 1,
-    connectTimeout: config.CODEGOD_CONNECT_TIMEOUT_MS,
+    connectTimeout: options.connectTimeoutMs,
     enableOfflineQueue: true,
     retryStrategy: (times) => (times > 3 ? null : 200 * times),
   };
 }
 
-export function createRedis(config: Config, kind: ConnectionKind): Redis {
-  return new Redis(config.REDIS_URL, options(config, kind));
+export function createRedis(options: RedisOptions, kind: ConnectionKind): Redis {
+  return new Redis(options.url, ioredisOptions(options, kind));
 }
 
 /**
  * Opens a client connection and proves it with PING within CODEGOD_CONNECT_TIMEOUT_MS, or
  * throws RedisUnreachableError naming the URL.
  */
-export async function connectOrFail(config: Config, kind: ConnectionKind = 'client'): Promise<Redis> {
-  const redis = new Redis(config.REDIS_URL, { ...options(config, kind), lazyConnect: true });
+export async function connectOrFail(options: RedisOptions, kind: ConnectionKind = 'client'): Promise<Redis> {
+  const redis = new Redis(options.url, { ...ioredisOptions(options, kind), lazyConnect: true });
   redis.on('error', () => {
     /* reported through the ping below */
   });
-  const timeout = config.CODEGOD_CONNECT_TIMEOUT_MS;
+  const timeout = options.connectTimeoutMs;
   try {
     await withTimeout(
       (async () => {
@@ -72,6 +72,6 @@ export async function connectOrFail(config: Config, kind: ConnectionKind = 'clie
   } catch (err) {
     redis.disconnect();
     const detail = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-    throw new RedisUnreachableError(displayUrl(config.REDIS_URL), detail);
+    throw new RedisUnreachableError(displayUrl(options.url), detail);
   }
 }

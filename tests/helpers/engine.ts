@@ -9,6 +9,7 @@ import { parsePlan, type Plan } from '../../shared/domain/plan.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import type { ChildHandle } from './processes.js';
 import { waitFor } from './processes.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 type Spec = { id: string; role?: string; description?: string; dependsOn?: string[] };
 
@@ -35,10 +36,10 @@ export interface EngineHarness {
 }
 
 export function engine(config: Config): EngineHarness {
-  const redis = createRedis(config, 'service');
+  const redis = createRedis(redisOptions(config), 'service');
   // Fault tests stop Redis under this connection; ioredis reconnects on its own.
   redis.on('error', () => undefined);
-  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
+  const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
   return {
     redis,
     scheduler,

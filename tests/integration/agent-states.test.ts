@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrchestratorService } from '../../orchestrator/service.js';
-import { RoleWorker } from '../../shared/engine/role-worker.js';
+import { openRoleWorker, type OpenedRoleWorker } from '../../shared/engine/open-role-worker.js';
+import { compileOptions } from '../../shared/options.js';
 import { TaskFailedError, type TaskExecutor } from '../../shared/engine/task-executor.js';
 import { createLogger } from '../../shared/logger.js';
 import { listAgents } from '../../shared/telemetry/agent-status.js';
@@ -84,7 +85,7 @@ describe('live agent states', () => {
 
 describe('agent states between tasks', () => {
   let harness: EngineHarness | undefined;
-  let worker: RoleWorker | undefined;
+  let worker: OpenedRoleWorker | undefined;
   afterEach(async () => {
     await worker?.close();
     await harness?.close();
@@ -106,7 +107,7 @@ describe('agent states between tasks', () => {
         return { ok: true };
       },
     };
-    worker = new RoleWorker({ config, role: 'backend', executor, logger: createLogger('silent'), agentId: 'states-be' });
+    worker = openRoleWorker({ options: compileOptions(config), role: 'backend', executor, logger: createLogger('silent'), agentId: 'states-be' });
     await worker.start();
     const state = async () => (await listAgents(harness!.redis, harness!.scheduler.keys)).agents.find((a) => a.agentId === 'states-be')!.state;
     const until = (want: string) =>

@@ -18,6 +18,7 @@ import { testConfig } from '../helpers/config.js';
 import { waitFor } from '../helpers/processes.js';
 import { parseExposition, type Exposition } from '../helpers/prometheus.js';
 import { AGENT_STATES } from '../../shared/telemetry/agent-status.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 const TOKEN = 'api-test-token-6f1d2c3b4a596877';
 const LLM_KEY = 'sk-llm-test-key-0a9b8c7d6e5f4321';
@@ -158,8 +159,8 @@ describe('authentication', () => {
 
   it('refuses every mutating call with 403 when no token is configured, reads stay open', async () => {
     const config = testConfig({ CODEGOD_PREFIX: world.config.CODEGOD_PREFIX });
-    const redis = createRedis(config, 'service');
-    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
+    const redis = createRedis(redisOptions(config), 'service');
+    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
     const open = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
     try {
       for (const [method, path] of [['POST', '/api/builds'], ['POST', '/api/builds/b-abcd1234-ef01/cancel'], ['PUT', '/queues/api/queues/backend/pause']] as const) {
@@ -348,9 +349,9 @@ describe('agents and health', () => {
 
   it('answers 503 on /health when Redis does not answer', async () => {
     const config = testConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
-    const redis = createRedis(config, 'service');
+    const redis = createRedis(redisOptions(config), 'service');
     redis.on('error', () => undefined);
-    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
+    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
     let server: HttpServer | undefined;
     try {
       server = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });

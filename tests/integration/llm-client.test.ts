@@ -15,7 +15,7 @@ import { createLogger } from '../../shared/logger.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { testConfig } from '../helpers/config.js';
 import { freePort } from '../../shared/redis/redis-server.js';
-import { compileOptions, type LlmClientOptions } from '../../shared/options.js';
+import { compileOptions, type LlmClientOptions, redisOptions } from '../../shared/options.js';
 
 const Answer = z.object({ title: z.string(), count: z.number().int(), tags: z.array(z.string()).default([]) });
 const good = { title: 'ok', count: 2 };
@@ -428,7 +428,7 @@ describe('LLM client against the scripted server', () => {
 
     beforeAll(() => {
       cfg = config(server, { LLM_MODEL: 'codegod-test' });
-      redis = createRedis(cfg, 'client');
+      redis = createRedis(redisOptions(cfg), 'client');
     });
     afterAll(async () => {
       await redis.quit();

@@ -10,6 +10,7 @@ import { createRedis } from '../../shared/redis/connection.js';
 import { loadLuaScript } from '../../shared/redis/lua-loader.js';
 import { testConfig } from '../helpers/config.js';
 import { ROOT } from '../helpers/processes.js';
+import { redisOptions } from '../../shared/options.js';
 
 /** Every Lua script of the sources: a `<name>-<numKeys>.lua` file in a `lua/` folder. */
 function scripts(dir: string): string[] {
@@ -25,7 +26,7 @@ const TMP = mkdtempSync(join(tmpdir(), 'codegod-lua-scripts-'));
 let redis: Redis;
 
 beforeAll(() => {
-  redis = createRedis(testConfig(), 'client');
+  redis = createRedis(redisOptions(testConfig()), 'client');
 });
 
 afterAll(async () => {

@@ -11,11 +11,12 @@ import { MemoryExportSchema, MemoryImportError, exportMemories, importMemories }
 import { createRedis } from '../../shared/redis/connection.js';
 import { KNOWLEDGE_LIMITS, TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import { testConfig } from '../helpers/config.js';
+import { redisOptions } from '../../shared/options.js';
 
 const connections: Redis[] = [];
 
 function connect(config = testConfig()): { redis: Redis; keys: Keys } {
-  const redis = createRedis(config, 'client');
+  const redis = createRedis(redisOptions(config), 'client');
   connections.push(redis);
   return { redis, keys: createKeys(config.CODEGOD_PREFIX) };
 }

@@ -9,6 +9,7 @@ import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { testConfig } from '../helpers/config.js';
+import { redisOptions } from '../../shared/options.js';
 
 let root: string;
 let redis: Redis;
@@ -23,7 +24,7 @@ beforeAll(async () => {
     CODEGOD_OUTPUT_CAP_BYTES: '1024',
     CODEGOD_COMMAND_TIMEOUT_MS: '10000',
   });
-  redis = createRedis(config, 'client');
+  redis = createRedis(redisOptions(config), 'client');
   keys = createKeys(config.CODEGOD_PREFIX);
   const base = await Sandbox.fromConfig(config, { buildId, sink: new RedisAuditSink(redis, keys, buildId) });
   // A short grace keeps the SIGKILL cases fast.

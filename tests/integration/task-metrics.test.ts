@@ -13,6 +13,7 @@ import { createRedis } from '../../shared/redis/connection.js';
 import { readTaskDurations, TASK_DURATION_BUCKETS, TaskDurationMetrics } from '../../shared/telemetry/task-metrics.js';
 import { testConfig } from '../helpers/config.js';
 import { parseExposition } from '../helpers/prometheus.js';
+import { redisOptions, compileOptions } from '../../shared/options.js';
 
 let config: Config;
 let redis: Redis;
@@ -21,9 +22,9 @@ let queues: TaskQueues;
 
 beforeAll(() => {
   config = testConfig();
-  redis = createRedis(config, 'service');
+  redis = createRedis(redisOptions(config), 'service');
   keys = createKeys(config.CODEGOD_PREFIX);
-  queues = new TaskQueues(redis, keys, config);
+  queues = new TaskQueues(redis, keys, compileOptions(config).scheduler.jobs);
 });
 
 afterAll(async () => {

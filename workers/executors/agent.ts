@@ -1,16 +1,16 @@
 import type { Redis } from 'ioredis';
 import { RedisAuditSink } from '../../shared/telemetry/audit.js';
 import type { Config } from '../../shared/config.js';
-import { compileOptions } from '../../shared/options.js';
+import type { AgentOptions, CodegodOptions } from '../../shared/options.js';
 import { CodegodError, DataCorruptError, errorMessage } from '../../shared/domain/errors.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { LlmClient } from '../../shared/llm/client.js';
 import { RedisUsageRecorder } from '../../shared/telemetry/llm-usage.js';
+import { createRedis } from '../../shared/redis/connection.js';
 import type { Logger } from '../../shared/logger.js';
 import { MemoryStore } from '../../shared/memory/store.js';
 import { crashPoints } from '../../shared/process.js';
-import { createRedis } from '../../shared/redis/connection.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { TeamKnowledge } from '../../shared/memory/team-knowledge.js';
 import type { KnowledgeAccess } from '../actions/action.js';
@@ -20,6 +20,19 @@ import { TaskFailedError, type TaskContext, type TaskExecutor } from '../../shar
 import { TaskEffects } from '../agent/effects.js';
 import { readDependencyHandoffs, type DependencyHandoff } from '../agent/handoff.js';
 import { roleDefinition } from '../roles/index.js';
+
+/** What the agent executor works with; its opener makes them and releases them on close. */
+export interface AgentExecutorDeps {
+  redis: Redis;
+  keys: Keys;
+  /** One per process, so the in-flight limit holds across all concurrent tasks. */
+  llm: LlmClient;
+  /** Reads dependencies' handoffs; cancels a build whose token budget is spent. */
+  scheduler: Scheduler;
+  logger: Logger;
+  /** Closes what the opener made for this executor. */
+  release?: () => Promise<void>;
+}
 
 /**
  * The executor that makes a worker an agent: each task runs the ORPAV loop against the LLM,
@@ -35,20 +48,27 @@ export class AgentExecutor implements TaskExecutor {
   private readonly states: LoopStateStore;
   private readonly crash: (point: string) => void;
   private readonly scheduler: Scheduler;
+  private readonly release: (() => Promise<void>) | undefined;
 
+  /**
+   * `config` is read only by the sandbox and the actions' context, whose options are their
+   * own; everything else comes from `options` and `deps`.
+   */
   constructor(
     private readonly config: Config,
-    logger: Logger,
+    private readonly options: AgentOptions,
+    deps: AgentExecutorDeps,
   ) {
-    this.redis = createRedis(config, 'service');
-    this.redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
-    this.keys = createKeys(config.CODEGOD_PREFIX);
-    this.llm = new LlmClient(compileOptions(config).llm, { recorder: new RedisUsageRecorder(this.redis, this.keys), logger });
-    this.memory = new MemoryStore(this.redis, this.keys, logger);
-    this.team = new TeamKnowledge(this.redis, this.keys);
-    this.states = new LoopStateStore(this.redis, this.keys, logger);
-    this.crash = crashPoints(config.CODEGOD_CRASH_AT);
-    this.scheduler = new Scheduler(this.redis, this.keys, config, logger);
+    const { redis, keys, logger } = deps;
+    this.redis = redis;
+    this.keys = keys;
+    this.llm = deps.llm;
+    this.scheduler = deps.scheduler;
+    this.release = deps.release;
+    this.memory = new MemoryStore(redis, keys, logger);
+    this.team = new TeamKnowledge(redis, keys);
+    this.states = new LoopStateStore(redis, keys, logger);
+    this.crash = crashPoints(options.crashAt);
   }
 
   /** The LLM client, for benchmarks that watch requests in flight. */
@@ -80,12 +100,12 @@ export class AgentExecutor implements TaskExecutor {
       sandbox,
       knowledge,
       logger: ctx.logger,
-      maxIterations: this.config.CODEGOD_MAX_ITERATIONS,
+      maxIterations: this.options.maxIterations,
       crash: this.crash,
       beforeLlm: () => this.checkBudget(buildId),
       actionContext: { config: this.config, buildId, taskId, role: ctx.role },
       effects,
-      promptBudget: this.config.CODEGOD_PROMPT_BUDGET_TOKENS,
+      promptBudget: this.options.promptBudgetTokens,
     });
     return loop.run({
       buildId,
@@ -126,7 +146,29 @@ export class AgentExecutor implements TaskExecutor {
   }
 
   async close(): Promise<void> {
-    await this.scheduler.close();
-    await this.redis.quit().catch(() => undefined);
+    await this.release?.();
   }
+}
+
+/**
+ * An agent executor on a connection, scheduler and LLM client of its own, all closed with it:
+ * what a worker process runs.
+ */
+export function openAgentExecutor(config: Config, options: CodegodOptions, logger: Logger): AgentExecutor {
+  const redis = createRedis(options.redis, 'service');
+  redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
+  const keys = createKeys(options.redis.prefix);
+  const scheduler = new Scheduler(redis, keys, options.scheduler, logger);
+  const llm = new LlmClient(options.llm, { recorder: new RedisUsageRecorder(redis, keys), logger });
+  return new AgentExecutor(config, options.agent, {
+    redis,
+    keys,
+    llm,
+    scheduler,
+    logger,
+    release: async () => {
+      await scheduler.close();
+      await redis.quit().catch(() => undefined);
+    },
+  });
 }
