@@ -54,7 +54,7 @@ async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Co
       exitCode: 3,
     });
   }
-  ctx.err(`codegod: no Redis at ${displayUrl(config.REDIS_URL)}; started a private redis-server at ${server.url} (data in ${LOCAL_REDIS_DIR})`);
+  ctx.err(`codegod: no Redis at ${displayUrl(config.REDIS_URL)}; started a private redis-server at ${server.address} (data in ${LOCAL_REDIS_DIR})`);
   const { REDIS_PASSWORD: _unused, ...rest } = config;
   return { config: { ...rest, REDIS_URL: server.url }, server };
 }

@@ -38,7 +38,7 @@ import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import type { LlmClient, StructuredRequest } from '../../shared/llm/client.js';
 import { createLogger } from '../../shared/logger.js';
 import { parsePlan, type Plan } from '../../shared/domain/plan.js';
-import { createRedis } from '../../shared/redis/connection.js';
+import { createRedis, displayUrl } from '../../shared/redis/connection.js';
 import { RedisServer } from '../../shared/redis/redis-server.js';
 import { LoopStateStore } from '../../shared/memory/loop-state.js';
 import { openAgentExecutor } from '../../workers/executors/agent.js';
@@ -592,7 +592,7 @@ async function main(): Promise<void> {
     for (const w of workers) await w.start();
 
     say(
-      `codegod bench:agents — redis ${url}, ${O.tasks} tasks on ${O.workers} workers × concurrency ${O.concurrency}, ` +
+      `codegod bench:agents — redis ${displayUrl(url)}, ${O.tasks} tasks on ${O.workers} workers × concurrency ${O.concurrency}, ` +
         `LLM_MAX_INFLIGHT ${O.llmInflight} (limit ${LIMIT}), latency ttft ${O.ttftMs} ms + ${O.perTokenMs} ms/token × (1 + ${O.penalty} × (in flight − 1))`,
     );
     if (O.llmInflight < O.concurrency) say('note: LLM_MAX_INFLIGHT < concurrency, so waits for a client slot are counted as loop overhead');

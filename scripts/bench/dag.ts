@@ -19,7 +19,7 @@ import { createKeys } from '../../shared/redis/keys.js';
 import { createLogger } from '../../shared/logger.js';
 import { parsePlan, type Plan } from '../../shared/domain/plan.js';
 import { taskJobOptions } from '../../shared/engine/queues.js';
-import { createRedis } from '../../shared/redis/connection.js';
+import { createRedis, displayUrl } from '../../shared/redis/connection.js';
 import { RedisServer } from '../../shared/redis/redis-server.js';
 import { ROLES } from '../../shared/domain/roles.js';
 import { ScriptedExecutor } from '../../workers/executors/scripted.js';
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     return { baseline: sides[0]!, ours: sides[1]!, roundRatios };
   };
 
-  say(`codegod bench:dag — redis ${url}, concurrency ${CONCURRENCY}, best of ${REPEAT}`);
+  say(`codegod bench:dag — redis ${displayUrl(url)}, concurrency ${CONCURRENCY}, best of ${REPEAT}`);
   // Warm-up: JIT, Lua script cache, connections.
   await runCodegod(scheduler, listen, taskPlan(Array.from({ length: 200 }, (_, i) => ({ id: `w${i}` }))));
   await rawWide(config, 200, CONCURRENCY, 99);

@@ -54,7 +54,7 @@ async function redisFor(config: Config): Promise<{ config: Config; server?: Redi
     if (!(err instanceof RedisUnreachableError)) throw err;
   }
   const server = await new RedisServer().start();
-  process.stderr.write(`eval: no Redis at ${displayUrl(config.REDIS_URL)}; started a private redis-server at ${server.url}\n`);
+  process.stderr.write(`eval: no Redis at ${displayUrl(config.REDIS_URL)}; started a private redis-server at ${server.address}\n`);
   const { REDIS_PASSWORD: _unused, ...rest } = config;
   return { config: { ...rest, REDIS_URL: server.url }, server };
 }

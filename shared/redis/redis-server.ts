@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,34 +25,58 @@ export interface RedisServerOptions {
   port?: number;
 }
 
+/** A config file value in double quotes (redis.conf's quoting: backslash escapes). */
+function confValue(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
 /**
  * A private redis-server owned by its caller (the test harness, benchmarks, `build --local`):
  * it can be killed (SIGKILL) and restarted on the same port and data directory, which is how
  * the fault tests prove that an AOF-backed Redis loses nothing acknowledged.
+ *
+ * It refuses every client without its password, a random one only its owner holds: any local
+ * process can open a socket to 127.0.0.1, agents' commands included. The password reaches
+ * redis-server as configuration on its stdin (`redis-server -`), never as an argument, since
+ * every process may read every other's command line in /proc.
  */
 export class RedisServer {
   private proc: ChildProcess | undefined;
   readonly dir: string;
+  readonly password = randomBytes(24).toString('base64url');
   port = 0;
 
   constructor(private readonly opts: RedisServerOptions = {}) {
     this.dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'codegod-redis-'));
   }
 
-  get url(): string {
+  /** Where it listens, without credentials (for messages). */
+  get address(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The URL clients connect with: it carries the password. */
+  get url(): string {
+    return `redis://:${this.password}@127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<this> {
     if (!this.port) this.port = this.opts.port ?? (await freePort());
-    const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--appendonly', this.opts.appendonly ? 'yes' : 'no', '--appendfsync', 'everysec',
+    const conf = [
+      `port ${this.port}`,
+      'bind 127.0.0.1',
+      `dir ${confValue(this.dir)}`,
+      'save ""',
+      'maxmemory-policy noeviction',
+      `appendonly ${this.opts.appendonly ? 'yes' : 'no'}`,
+      'appendfsync everysec',
+      `requirepass ${confValue(this.password)}`,
     ];
-    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['-'], { stdio: ['pipe', 'ignore', 'ignore'] });
     this.proc = proc;
     proc.on('error', () => undefined);
+    proc.stdin?.on('error', () => undefined);
+    proc.stdin?.end(`${conf.join('\n')}\n`);
     // A private server must never outlive its owner, however the owner ends.
     const reap = () => proc.kill('SIGKILL');
     process.once('exit', reap);

@@ -59,7 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`CODEGOD_TEST_REQUIRE_ENGINE=1 but no Docker engine answers at ${engine.endpoint} (${engine.reason})`);
   }
   const server = await new RedisServer().start();
-  console.log(`tests: Redis is a spawned redis-server at ${server.url} (no Docker engine at ${engine.endpoint}: ${engine.reason})`);
+  console.log(`tests: Redis is a spawned redis-server at ${server.address} (no Docker engine at ${engine.endpoint}: ${engine.reason})`);
   project.provide('redisUrl', server.url);
   return () => server.stop();
 }
