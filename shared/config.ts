@@ -79,6 +79,14 @@ export const ConfigSchema = z.object({
   /** Dashboard and API (bound to 127.0.0.1 unless told otherwise). */
   CODEGOD_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   CODEGOD_HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  /**
+   * Without a token the dashboard answers only requests whose Host is a loopback name or
+   * address (DNS rebinding); these names (comma-separated) are allowed too.
+   */
+  CODEGOD_HTTP_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '')),
   /** Required for every mutating API call and, when set, for every page (give it as CODEGOD_API_TOKEN_FILE in deployments). */
   CODEGOD_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Approximate cap on entries kept in each build's event stream. */

@@ -18,6 +18,7 @@ import { apiRouter } from './api.js';
 import { httpStatus, sendError } from './errors.js';
 import { serveAsset } from './assets.js';
 import { authMiddleware, createAuthenticator, type AuthFailure } from './auth.js';
+import { hostGuard } from './host-guard.js';
 import { agentsPage, buildPage, buildsPage, contentSecurityPolicy, messagePage, newNonce } from './pages.js';
 import { withTimeout } from '../../shared/timeout.js';
 import { EventStreams } from './sse.js';
@@ -85,6 +86,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   const metrics = new OrchestratorMetrics(redis, keys, scheduler.queues, config.CODEGOD_HEARTBEAT_MS);
   const traces = new LoopStateStore(redis, keys, logger);
   const auth = createAuthenticator(config.CODEGOD_API_TOKEN);
+  const host = config.CODEGOD_HTTP_HOST;
 
   const page = (res: Response, status: number, render: (nonce: string) => string) => {
     const nonce = newNonce();
@@ -107,6 +109,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(hostGuard({ token: config.CODEGOD_API_TOKEN, boundHost: host, allowedHosts: config.CODEGOD_HTTP_ALLOWED_HOSTS }));
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -192,7 +195,6 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   });
 
   const server = createServer(app);
-  const host = config.CODEGOD_HTTP_HOST;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

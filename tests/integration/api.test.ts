@@ -4,6 +4,7 @@
  * in-process OrchestratorService whose HTTP server the test calls over the network.
  */
 import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../orchestrator/http/server.js';
@@ -137,6 +138,19 @@ async function metrics(): Promise<Exposition> {
   return parseExposition(await res.text());
 }
 
+/** A GET with a Host header of the caller's choosing (fetch does not let one be set). */
+function getWithHost(base: string, path: string, host: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { headers: { ...headers, Host: host, Accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('authentication', () => {
   it('refuses pages and calls without the token, and keeps /health open', async () => {
     for (const [method, path] of [['GET', '/api/builds'], ['GET', '/api/agents'], ['GET', '/metrics'], ['POST', '/api/builds'], ['GET', '/queues/api/queues']] as const) {
@@ -178,6 +192,35 @@ describe('authentication', () => {
       await scheduler.close();
       redis.disconnect();
     }
+  });
+
+  it('without a token answers only requests addressed to a loopback name or an allowed host (DNS rebinding), before any route', async () => {
+    const config = testConfig({ CODEGOD_PREFIX: world.config.CODEGOD_PREFIX, CODEGOD_HTTP_ALLOWED_HOSTS: 'dash.internal, Other.Example' });
+    const redis = createRedis(config, 'service');
+    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
+    const open = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
+    try {
+      for (const path of ['/health', '/api/builds', '/', '/assets/x/app.js', '/metrics', '/nowhere']) {
+        for (const host of ['evil.example', `evil.example:${open.port}`, 'localhost.evil.example', '127.0.0.1.nip.io']) {
+          const res = await getWithHost(open.url, path, host);
+          expect(res.status, `${path} Host: ${host}`).toBe(421);
+          expect(res.body.split('\n').filter(Boolean)).toHaveLength(1);
+          const body = JSON.parse(res.body) as Json;
+          expect(body.error.code).toBe('MISDIRECTED');
+          expect(body.error.message).toContain('CODEGOD_HTTP_ALLOWED_HOSTS');
+        }
+      }
+      for (const host of [`localhost:${open.port}`, `127.0.0.1:${open.port}`, `[::1]:${open.port}`, 'LOCALHOST', 'app.localhost:9999', 'dash.internal', `other.example:${open.port}`]) {
+        expect((await getWithHost(open.url, '/api/builds', host)).status, `Host: ${host}`).toBe(200);
+      }
+    } finally {
+      await open.close();
+      await scheduler.close();
+      redis.disconnect();
+    }
+    // With a token the token is the guard: any Host is served to its holder, no one else.
+    expect((await getWithHost(url, '/api/builds', 'evil.example', AUTH)).status).toBe(200);
+    expect((await getWithHost(url, '/api/builds', 'evil.example')).status).toBe(401);
   });
 });
 
