@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import type { Config } from '../../shared/config.js';
@@ -60,6 +61,16 @@ async function localRedis(ctx: CliContext, config: Config): Promise<{ config: Co
 }
 
 /**
+ * The dashboard's address for a person: with a token made for this run, its sign-in link
+ * (the token is traded for a session cookie and leaves the address bar at once); with the
+ * user's own token, the address and where the token comes from.
+ */
+function dashboardLink(url: string, madeToken: string | undefined): string {
+  if (madeToken === undefined) return `${url} (sign in with CODEGOD_API_TOKEN)`;
+  return `${url}/?token=${encodeURIComponent(madeToken)}`;
+}
+
+/**
  * `codegod build --local`: the orchestrator and one worker per role run in this process
  * (with a private Redis when none answers), the build is followed like any other, and
  * everything stops when it ends.
@@ -74,6 +85,10 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
   // The dashboard takes any free port unless one is asked for: a deployment's dashboard, or
   // another local build, may hold the default one.
   if (!ctx.io.env.CODEGOD_HTTP_PORT?.trim()) config = { ...config, CODEGOD_HTTP_PORT: 0 };
+  // The dashboard gets a token of its own unless one is given: without one, any local
+  // process and any web page the browser opens could read every build's prompts and output.
+  const madeToken = config.CODEGOD_API_TOKEN === undefined;
+  if (madeToken) config = { ...config, CODEGOD_API_TOKEN: randomBytes(24).toString('base64url') };
   // As in the worker process: once read, secrets leave the environment agents' commands inherit.
   scrubProcessEnv();
   const redis = await localRedis(ctx, config);
@@ -93,7 +108,7 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
     const orchestrator = await (await ctx.programs.orchestrator()).startLocalOrchestrator(config, ctx.logger);
     running.push(orchestrator);
     running.push(await (await ctx.programs.workers()).startLocalWorkers(config, ctx.logger));
-    if (orchestrator.httpUrl) ctx.err(`codegod: dashboard at ${orchestrator.httpUrl}`);
+    if (orchestrator.httpUrl) ctx.err(`codegod: dashboard at ${dashboardLink(orchestrator.httpUrl, madeToken ? config.CODEGOD_API_TOKEN : undefined)}`);
     session = await openSession(config, ctx.logger);
     code = await submitAndFollow(ctx, session, goal, { ...opts, detach: false }, hints);
     return code;
