@@ -30,10 +30,23 @@ const retention = (def: string) =>
 
 const temperature = z.coerce.number().min(0).max(2).optional();
 
+/**
+ * Whether `value` is a URL Redis clients can use: redis:// or rediss://, a host, a port in
+ * range, and no path but a database number.
+ */
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d*)?$/.test(url.pathname);
+  } catch {
+    return false;
+  }
+}
+
 export const ConfigSchema = z.object({
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
+    .refine(isRedisUrl, 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379 or redis://:password@redis:6379')
     .default('redis://127.0.0.1:6379'),
   REDIS_PASSWORD: z.string().min(1).optional(),
   /** Key prefix of every codegod key. For Redis Cluster use a hash tag, e.g. `{codegod}`. */
@@ -192,7 +205,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.');
-      const got = resolved[name];
+      // A URL's credentials stay out of the message.
+      const got = resolved[name]?.replace(/\/\/[^/@]*@/, '//***@');
       problems.push(`${name}: ${issue.message}${got === undefined ? '' : ` (got '${got.slice(0, 60)}')`}`);
     }
   }

@@ -5,20 +5,24 @@ import { CodegodError, errorMessage } from './domain/errors.js';
  * stderr and the error's exit code; anything else is a bug and keeps its stack.
  */
 export function runMain(main: () => Promise<number | void>): void {
-  main().then(
-    (code) => {
-      if (typeof code === 'number') process.exitCode = code;
-    },
-    (err: unknown) => {
-      if (err instanceof CodegodError) {
-        process.stderr.write(`codegod: ${err.message}\n`);
-        process.exitCode = err.exitCode;
-      } else {
-        process.stderr.write(`codegod: unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
-        process.exitCode = 70;
-      }
-    },
-  );
+  // Through a promise, so that a main that throws before its first await (a bad setting
+  // read while building its arguments) ends the same way.
+  Promise.resolve()
+    .then(main)
+    .then(
+      (code) => {
+        if (typeof code === 'number') process.exitCode = code;
+      },
+      (err: unknown) => {
+        if (err instanceof CodegodError) {
+          process.stderr.write(`codegod: ${err.message}\n`);
+          process.exitCode = err.exitCode;
+        } else {
+          process.stderr.write(`codegod: unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+          process.exitCode = 70;
+        }
+      },
+    );
 }
 
 /**

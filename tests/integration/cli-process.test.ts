@@ -4,7 +4,7 @@ import { freePort } from '../../shared/redis/redis-server.js';
 import { configEnv, testConfig } from '../helpers/config.js';
 import { startCli } from '../helpers/cli.js';
 import { engine } from '../helpers/engine.js';
-import { ChildHandle, ROOT, waitFor } from '../helpers/processes.js';
+import { ChildHandle, ROOT, spawnTs, waitFor } from '../helpers/processes.js';
 
 /** The `codegod` program as its own process (bin/codegod.js). */
 function codegod(args: string[], env: Record<string, string>): ChildHandle {
@@ -42,6 +42,26 @@ describe('the codegod process', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(stdout).toBe('');
     expect(stderr).toBe(`codegod: cannot reach Redis at redis://127.0.0.1:${port} (${stderr.match(/\((.*)\)/)?.[1]}); start redis-server or set REDIS_URL\n`);
+  });
+
+  it('exits 2 with one line, and no password, for a REDIS_URL that is not a URL: the CLI, the worker and the orchestrator', async () => {
+    const bad = ['redis://[::1', 'redis://host:notaport', 'redis://:s3cret-pw@127.0.0.1:99999', 'redis:///db', 'localhost:6379'];
+    const children = bad.map((url) => ({ url, child: codegod(['status'], configEnv(testConfig(), { REDIS_URL: url })) }));
+    // The other entry points, with the URL that carries a password.
+    const env = configEnv(testConfig(), { REDIS_URL: bad[2]! });
+    const entries = [spawnTs('workers/main.ts', [], { ...env, AGENT_ROLE: 'backend' }), spawnTs('orchestrator/main.ts', [], env)];
+    running.push(...entries);
+    children.push(
+      ...[codegod(['worker', '--role', 'backend'], env), codegod(['orchestrator'], env), ...entries].map((child) => ({ url: bad[2]!, child })),
+    );
+    for (const { url, child } of children) {
+      const { code } = await child.exited;
+      // Nothing is written to stdout here, so the captured output is stderr alone.
+      const stderr = child.text;
+      expect(code, `${url}: ${stderr}`).toBe(2);
+      expect(stderr).toMatch(/^codegod: invalid configuration: REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL, e\.g\. [^\n]+\n$/);
+      expect(stderr).not.toContain('s3cret-pw');
+    }
   });
 
   it('exits 2 with one line for an empty goal', async () => {

@@ -23,7 +23,7 @@ describe('configuration', () => {
       expect(err).toBeInstanceOf(ConfigError);
       const e = err as ConfigError;
       expect(e.problems).toHaveLength(4);
-      expect(e.problems.find((p) => p.startsWith('REDIS_URL'))).toBe("REDIS_URL: must be a redis:// or rediss:// URL (got 'http://x')");
+      expect(e.problems.find((p) => p.startsWith('REDIS_URL'))).toBe("REDIS_URL: must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379 or redis://:password@redis:6379 (got 'http://x')");
       expect(e.problems.find((p) => p.startsWith('WORKER_CONCURRENCY'))).toMatch(/got 'many'/);
       expect(e.message.split('\n')).toHaveLength(1);
       expect(e.exitCode).toBe(2);
