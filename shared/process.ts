@@ -1,4 +1,5 @@
 import { CodegodError, errorMessage } from './domain/errors.js';
+import { terminalSafe } from './terminal-safe.js';
 
 /**
  * Runs an entry point: expected failures (CodegodError) end the process with one line on
@@ -15,10 +16,10 @@ export function runMain(main: () => Promise<number | void>): void {
       },
       (err: unknown) => {
         if (err instanceof CodegodError) {
-          process.stderr.write(`codegod: ${err.message}\n`);
+          process.stderr.write(`codegod: ${terminalSafe(err.message)}\n`);
           process.exitCode = err.exitCode;
         } else {
-          process.stderr.write(`codegod: unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+          process.stderr.write(terminalSafe(`codegod: unexpected error: ${errorMessage(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`));
           process.exitCode = 70;
         }
       },

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { terminalSafe } from '../../shared/terminal-safe.js';
 import type { CliOutput } from './context.js';
 
 /**
@@ -16,7 +18,22 @@ export interface Palette {
   state(state: string): string;
 }
 
-const sgr = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`;
+/**
+ * Colour travels in the same lines as text from outside (LLM replies, command output), and
+ * the CLI makes every escape in a line visible on the way out (`paint`). So the palette
+ * writes no escapes: it writes markers holding a random key of this process, which no
+ * text from outside can know, and `paint` turns exactly those into SGR sequences once
+ * everything else in the line is safe.
+ */
+const KEY = randomBytes(8).toString('hex');
+const MARKER = new RegExp(`\uE000${KEY}(\\d+)\uE001`, 'g');
+const mark = (code: number) => `\uE000${KEY}${code}\uE001`;
+const sgr = (open: number, close: number) => (text: string) => `${mark(open)}${text}${mark(close)}`;
+
+/** A line as it goes to a terminal: control characters made visible, then the palette's colours applied. */
+export function paint(text: string): string {
+  return terminalSafe(text).replace(MARKER, '\u001b[$1m');
+}
 
 const GOOD_STATES = new Set(['succeeded', 'ok', 'idle']);
 const BAD_STATES = new Set(['failed', 'unreadable']);
@@ -54,7 +71,7 @@ export function paletteFor(stream: CliOutput, env: NodeJS.ProcessEnv): Palette {
   return colourEnabled(stream, env) ? makePalette(true) : PLAIN;
 }
 
-/** The length a terminal shows: colour escapes take no columns. */
+/** The length a terminal shows once painted: colours take no columns, made-visible controls take theirs. */
 export function visibleLength(text: string): number {
-  return text.replace(/\u001b\[[0-9;]*m/g, '').length;
+  return terminalSafe(text).replace(MARKER, '').length;
 }

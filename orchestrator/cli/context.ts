@@ -6,8 +6,9 @@ import { createLogger, type LogFormat, type Logger } from '../../shared/logger.j
 import { connectOrFail } from '../../shared/redis/connection.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import type { Programs } from '../../shared/programs.js';
-import { paletteFor, type Palette } from './colour.js';
 import { redisOptions, compileOptions } from '../../shared/options.js';
+import { terminalSafeJson } from '../../shared/terminal-safe.js';
+import { paint, paletteFor, type Palette } from './colour.js';
 
 /** A stream the CLI writes to: process.stdout/stderr, or a buffer in tests. */
 export interface CliOutput {
@@ -60,19 +61,23 @@ export class CliContext {
     readonly programs: Programs,
   ) {}
 
-  /** Writes lines to stdout. */
+  /**
+   * Writes lines to stdout. Lines carry text from outside (LLM replies, command output,
+   * goals), so every line is painted: its control characters made visible, the palette's
+   * colours applied.
+   */
   out(...lines: string[]): void {
-    for (const line of lines) this.io.stdout.write(`${line}\n`);
+    for (const line of lines) this.io.stdout.write(`${paint(line)}\n`);
   }
 
-  /** Writes lines to stderr (diagnostics, hints, warnings). */
+  /** Writes lines to stderr (diagnostics, hints, warnings), painted as `out`'s. */
   err(...lines: string[]): void {
-    for (const line of lines) this.io.stderr.write(`${line}\n`);
+    for (const line of lines) this.io.stderr.write(`${paint(line)}\n`);
   }
 
-  /** Pretty-printed JSON on stdout: one document per command. */
+  /** Pretty-printed JSON on stdout: one document per command, with no control character a terminal acts on. */
   json(value: unknown): void {
-    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.io.stdout.write(`${terminalSafeJson(JSON.stringify(value, null, 2))}\n`);
   }
 
   /**
@@ -89,7 +94,10 @@ export class CliContext {
    * `codegod: warning: …` line each on stderr, or pino's JSON with `--log-format json`.
    */
   get logger(): Logger {
-    this.cachedLogger ??= createLogger(this.config.LOG_LEVEL, { service: 'cli' }, { format: this.logFormat, write: (line) => this.io.stderr.write(line) });
+    this.cachedLogger ??= createLogger(this.config.LOG_LEVEL, { service: 'cli' }, {
+      format: this.logFormat,
+      write: (line) => this.io.stderr.write(this.logFormat === 'json' ? terminalSafeJson(line) : paint(line)),
+    });
     return this.cachedLogger;
   }
 

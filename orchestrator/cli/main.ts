@@ -13,6 +13,7 @@ import type { Programs } from '../../shared/programs.js';
 import { scrubProcessEnv } from '../../shared/sandbox/sandbox.js';
 import { buildIdArg, nonNegativeInt, positiveInt, secondsToMs, taskIdArg } from './args.js';
 import { buildCommand, type BuildOptions } from './build.js';
+import { paint } from './colour.js';
 import { CliContext, processIo, type CliIo } from './context.js';
 import { backupCommand, restoreBackupCommand } from './backup.js';
 import { cancelCommand, retryCommand } from './control.js';
@@ -62,8 +63,9 @@ function createProgram(ctx: CliContext, outcome: Outcome): Command {
     .addOption(new Option('--log-format <format>', 'logs of the CLI and what it runs in this process: human lines or JSON').choices(LOG_FORMATS).default('human'))
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
-      writeErr: (s) => ctx.io.stderr.write(s),
+      // Commander echoes arguments back (an unknown option, a bad value): painted like every line.
+      writeOut: (s) => ctx.io.stdout.write(paint(s)),
+      writeErr: (s) => ctx.io.stderr.write(paint(s)),
       // Commander's messages may span lines (a "Did you mean" hint): one line, like every other error.
       outputError: (s, write) => write(`codegod: ${s.replace(/^error:\s*/, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
     })

@@ -5,7 +5,9 @@ import { CodegodError } from '../../shared/domain/errors.js';
 import { MemoryRoleSchema, MEMORY_ROLES, type MemoryRole } from '../../shared/memory/schema.js';
 import { MemoryStore } from '../../shared/memory/store.js';
 import { exportMemories, importMemories } from '../../shared/memory/transfer.js';
+import { terminalSafeJson } from '../../shared/terminal-safe.js';
 import { usage } from './args.js';
+import { paint } from './colour.js';
 import { withSession, type CliContext } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { formatAge, table } from './format.js';
@@ -42,7 +44,7 @@ function describe(s: Selector): string {
 async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   const rl = createInterface({ input: ctx.io.stdin, terminal: false });
   try {
-    ctx.io.stderr.write(`${question} [y/N] `);
+    ctx.io.stderr.write(`${paint(question)} [y/N] `);
     const answer = await new Promise<string>((done) => {
       rl.once('line', done);
       rl.once('close', () => done(''));
@@ -172,7 +174,8 @@ export async function exportCommand(ctx: CliContext, file: string): Promise<numb
     const doc = await exportMemories(new MemoryStore(session.redis, session.keys, session.logger));
     const text = `${JSON.stringify(doc, null, 2)}\n`;
     if (file === '-') {
-      ctx.io.stdout.write(text);
+      // The same document, with nothing in it a terminal would act on.
+      ctx.io.stdout.write(terminalSafeJson(text));
       return EXIT.OK;
     }
     // Memories can hold what agents learned about a project: readable by the owner only.

@@ -8,7 +8,7 @@ import { EventCursor, type BuildEvent } from '../../shared/engine/events.js';
 import type { Keys } from '../../shared/redis/keys.js';
 import { createRedis, displayUrl } from '../../shared/redis/connection.js';
 import { BuildReportSchema, type BuildReport } from '../../shared/engine/report.js';
-import { PLAIN, type Palette } from './colour.js';
+import { paint, PLAIN, type Palette } from './colour.js';
 import type { CliOutput } from './context.js';
 import { clip, formatCount, formatDuration, plural } from './format.js';
 import { redisOptions } from '../../shared/options.js';
@@ -101,14 +101,14 @@ export class ProgressView {
       // A pseudo-terminal may report 0 columns; assume a common width then.
       const columns = this.out.columns && this.out.columns > 0 ? this.out.columns : 100;
       const width = Math.max(20, columns - 1);
-      this.out.write(`${CLEAR_LINE}${clip(`progress  ${text}`, width)}`);
+      this.out.write(`${CLEAR_LINE}${paint(clip(`progress  ${text}`, width))}`);
       this.statusShown = true;
       return;
     }
     const counts = `${snapshot.total} ${JSON.stringify(snapshot.counts)}`;
     if (!milestone || counts === this.lastCounts) return;
     this.lastCounts = counts;
-    this.out.write(`${this.prefix(Date.now())}${'progress'.padEnd(10)}${text}\n`);
+    this.out.write(paint(`${this.prefix(Date.now())}${'progress'.padEnd(10)}${text}\n`));
   }
 
   /** Removes the status line of a terminal, leaving the scrolled lines. */
@@ -118,7 +118,8 @@ export class ProgressView {
   }
 
   private line(text: string): void {
-    this.out.write(`${this.statusShown ? CLEAR_LINE : ''}${text}\n`);
+    // Event text comes from outside (task errors, LLM summaries): painted, so only codegod's own escapes reach the terminal.
+    this.out.write(`${this.statusShown ? CLEAR_LINE : ''}${paint(text)}\n`);
     this.statusShown = false;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { colourEnabled, paletteFor, visibleLength } from '../../orchestrator/cli/colour.js';
+import { colourEnabled, paint, paletteFor, visibleLength } from '../../orchestrator/cli/colour.js';
 import { table } from '../../orchestrator/cli/format.js';
 import { createLogger, humanLine } from '../../shared/logger.js';
 
@@ -28,7 +28,7 @@ describe('colour', () => {
     expect(colourEnabled({ write: () => true, isTTY: true }, { TERM: 'dumb' })).toBe(false);
     expect(colourEnabled({ write: () => true }, {})).toBe(false);
     expect(paletteFor({ write: () => true }, {}).state('failed')).toBe('failed');
-    expect(paletteFor({ write: () => true, isTTY: true }, {}).state('failed')).toBe('\u001b[31mfailed\u001b[39m');
+    expect(paint(paletteFor({ write: () => true, isTTY: true }, {}).state('failed'))).toBe('\u001b[31mfailed\u001b[39m');
   });
 
   it('coloured cells keep a table aligned', () => {
