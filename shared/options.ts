@@ -124,6 +124,8 @@ export interface HttpOptions {
   host: string;
   /** CODEGOD_HTTP_PORT; 0 picks a free port. @default 8080 */
   port: number;
+  /** CODEGOD_HTTP_ALLOWED_HOSTS: without a token, the names besides loopback ones a request may address. @default none */
+  allowedHosts: readonly string[];
   /** CODEGOD_API_TOKEN (or CODEGOD_API_TOKEN_FILE): required for mutating calls, and for every page when set. @default none */
   apiToken?: string | undefined;
   /** CODEGOD_MAX_GOAL_CHARS: sizes the request body limit. @default 4000 */
@@ -258,6 +260,7 @@ export function compileOptions(config: Config): CodegodOptions {
     http: {
       host: config.CODEGOD_HTTP_HOST,
       port: config.CODEGOD_HTTP_PORT,
+      allowedHosts: config.CODEGOD_HTTP_ALLOWED_HOSTS,
       apiToken: config.CODEGOD_API_TOKEN,
       maxGoalChars: config.CODEGOD_MAX_GOAL_CHARS,
       maxTasksPerBuild: config.CODEGOD_MAX_TASKS_PER_BUILD,

@@ -196,8 +196,8 @@ describe('authentication', () => {
 
   it('without a token answers only requests addressed to a loopback name or an allowed host (DNS rebinding), before any route', async () => {
     const config = testConfig({ CODEGOD_PREFIX: world.config.CODEGOD_PREFIX, CODEGOD_HTTP_ALLOWED_HOSTS: 'dash.internal, Other.Example' });
-    const redis = createRedis(config, 'service');
-    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), config, createLogger('silent'));
+    const redis = createRedis(redisOptions(config), 'service');
+    const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
     const open = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
     try {
       for (const path of ['/health', '/api/builds', '/', '/assets/x/app.js', '/metrics', '/nowhere']) {
