@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import type { TestProject } from 'vitest/node';
 import { RedisServer, freePort } from '../../shared/redis/redis-server.js';
@@ -13,25 +14,31 @@ declare module 'vitest' {
 const REDIS_IMAGE = process.env.CODEGOD_TEST_REDIS_IMAGE ?? 'redis:7.4-alpine';
 
 /** The settings the deployment runs Redis with (persistence off: tests need no restart). */
-const REDIS_ARGS = ['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'];
+const REDIS_SETTINGS = ['save ""', 'appendonly no', 'maxmemory-policy noeviction'];
+const CONFIG_PATH = '/usr/local/etc/codegod-test-redis.conf';
 
 /**
- * Redis in a container through testcontainers. An engine without a bridge network (a daemon
- * run with --bridge=none, as in CI here) cannot publish ports: the container then shares the
- * host's network and listens on a free port of 127.0.0.1.
+ * Redis in a container through testcontainers, with a random password like every Redis codegod
+ * starts. The settings travel as a config file, not arguments, so the password is in no
+ * process's command line on this machine. An engine without a bridge network (a daemon run
+ * with --bridge=none, as in CI here) cannot publish ports: the container then shares the host's
+ * network and listens on a free port of 127.0.0.1.
  */
 async function startRedisContainer(client: Parameters<typeof hasBridgeNetwork>[0]): Promise<{ url: string; container: StartedTestContainer }> {
-  const base = new GenericContainer(REDIS_IMAGE).withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/)).withStartupTimeout(60_000);
-  if (await hasBridgeNetwork(client)) {
-    const container = await base.withCommand(['redis-server', ...REDIS_ARGS]).withExposedPorts(6379).start();
-    return { url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`, container };
-  }
-  const port = await freePort();
-  const container = await base
-    .withNetworkMode('host')
-    .withCommand(['redis-server', '--port', String(port), '--bind', '127.0.0.1', ...REDIS_ARGS])
-    .start();
-  return { url: `redis://127.0.0.1:${port}`, container };
+  const password = randomBytes(24).toString('hex');
+  const bridge = await hasBridgeNetwork(client);
+  const port = bridge ? 6379 : await freePort();
+  const settings = [...REDIS_SETTINGS, `requirepass ${password}`, `port ${port}`, ...(bridge ? [] : ['bind 127.0.0.1'])];
+  let base = new GenericContainer(REDIS_IMAGE)
+    .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+    .withStartupTimeout(60_000)
+    .withCopyContentToContainer([{ content: settings.join('\n') + '\n', target: CONFIG_PATH, mode: 0o644 }])
+    .withCommand(['redis-server', CONFIG_PATH]);
+  base = bridge ? base.withExposedPorts(6379) : base.withNetworkMode('host');
+  const container = await base.start();
+  const host = bridge ? container.getHost() : '127.0.0.1';
+  const mapped = bridge ? container.getMappedPort(6379) : port;
+  return { url: `redis://:${password}@${host}:${mapped}`, container };
 }
 
 /**
@@ -49,7 +56,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const engine = await probeDockerEngine();
   if (engine.reachable) {
     const { url, container } = await startRedisContainer(engine.client);
-    console.log(`tests: Redis in a container (testcontainers, ${REDIS_IMAGE}, engine ${engine.endpoint}) at ${url}`);
+    console.log(`tests: Redis in a container (testcontainers, ${REDIS_IMAGE}, engine ${engine.endpoint}) at ${url.replace(/\/\/[^@]*@/, '//')}`);
     project.provide('redisUrl', url);
     return async () => {
       await container.stop({ timeout: 1_000 });
