@@ -2,22 +2,17 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AgentStatus } from '../shared/telemetry/agent-status.js';
-import type { Config } from '../shared/config.js';
-import { compileOptions } from '../shared/options.js';
 import { errorMessage, NotFoundError } from '../shared/domain/errors.js';
-import { createKeys } from '../shared/redis/keys.js';
-import { LlmClient } from '../shared/llm/client.js';
 import { Heartbeat } from '../shared/telemetry/heartbeat.js';
-import { RedisUsageRecorder } from '../shared/telemetry/llm-usage.js';
 import type { Logger } from '../shared/logger.js';
+import type { OrchestratorOptions } from '../shared/options.js';
 import { GOALS_QUEUE, GoalJobDataSchema } from '../shared/engine/queues.js';
-import { createRedis } from '../shared/redis/connection.js';
 import { settlesWithin } from '../shared/timeout.js';
-import { startHttpServer, type HttpServer } from './http/server.js';
-import { Planner, planningFailureCode } from './planner.js';
-import { Reconciler } from '../shared/engine/reconciler.js';
-import { Retention } from '../shared/engine/retention.js';
-import { Scheduler } from '../shared/engine/scheduler.js';
+import type { HttpServer } from './http/server.js';
+import { planningFailureCode, type Planner } from './planner.js';
+import type { Reconciler } from '../shared/engine/reconciler.js';
+import type { Retention } from '../shared/engine/retention.js';
+import type { Scheduler } from '../shared/engine/scheduler.js';
 
 /**
  * How a stopping orchestrator spends its time, well under the 10 s it is given: goals being
@@ -27,20 +22,40 @@ import { Scheduler } from '../shared/engine/scheduler.js';
  */
 export const ORCHESTRATOR_STOP_MS = { drain: 3_000, handBack: 2_000, cleanup: 2_000 } as const;
 
+/** What an orchestrator runs on, made and closed by `openOrchestrator`. */
+export interface OrchestratorSetup {
+  options: OrchestratorOptions;
+  logger: Logger;
+  /** Commands: build records, planning notes, the heartbeat. */
+  redis: Redis;
+  /** The goals worker's own connection (BullMQ blocks on it). */
+  queueConnection: Redis;
+  scheduler: Scheduler;
+  reconciler: Reconciler;
+  retention: Retention;
+  planner: Planner;
+  /** Starts the dashboard and API. */
+  startHttp: () => Promise<HttpServer>;
+}
+
 /**
  * The master orchestrator process: it consumes the goals queue (goal → plan → running DAG),
- * runs the reconciler and applies the retention policy (CODEGOD_RETENTION). It holds no state of its own: builds live in Redis, so any number
- * of orchestrators may run and any of them may die; a goal job whose orchestrator died is
- * planned again by another, and the reconciler repairs what a crash left half-done.
+ * serves the dashboard and API, runs the reconciler and applies the retention policy. It
+ * holds no state of its own: builds live in Redis, so any number of orchestrators may run and
+ * any of them may die; a goal job whose orchestrator died is planned again by another, and
+ * the reconciler repairs what a crash left half-done.
  */
 export class OrchestratorService {
   readonly scheduler: Scheduler;
   readonly reconciler: Reconciler;
   readonly retention: Retention;
   readonly agentId: string;
+  private readonly options: OrchestratorOptions;
+  private readonly logger: Logger;
   private readonly redis: Redis;
   private readonly queueConnection: Redis;
   private readonly planner: Planner;
+  private readonly startHttp: () => Promise<HttpServer>;
   private goals: Worker | undefined;
   private http: HttpServer | undefined;
   private readonly heartbeat: Heartbeat;
@@ -49,24 +64,23 @@ export class OrchestratorService {
   private planned = 0;
   private failed = 0;
 
-  constructor(
-    readonly config: Config,
-    private readonly logger: Logger,
-  ) {
+  constructor(setup: OrchestratorSetup) {
     this.agentId = `master-${hostname()}-${process.pid}`;
-    const options = compileOptions(config);
-    this.redis = createRedis(options.redis, 'service');
-    this.queueConnection = createRedis(options.redis, 'service');
-    for (const conn of [this.redis, this.queueConnection]) {
-      conn.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
-    }
-    const keys = createKeys(config.CODEGOD_PREFIX);
-    this.scheduler = new Scheduler(this.redis, keys, options.scheduler, logger);
-    this.reconciler = new Reconciler(this.scheduler, this.redis, logger);
-    this.retention = new Retention(this.scheduler, this.redis, logger);
-    const llm = new LlmClient(options.llm, { recorder: new RedisUsageRecorder(this.redis, keys), logger });
-    this.planner = new Planner(llm, config.CODEGOD_PLAN_ATTEMPTS);
-    this.heartbeat = new Heartbeat(this.redis, keys, { agentId: this.agentId, status: () => this.status(), healthFile: config.CODEGOD_HEALTH_FILE, logger });
+    this.options = setup.options;
+    this.logger = setup.logger;
+    this.redis = setup.redis;
+    this.queueConnection = setup.queueConnection;
+    this.scheduler = setup.scheduler;
+    this.reconciler = setup.reconciler;
+    this.retention = setup.retention;
+    this.planner = setup.planner;
+    this.startHttp = setup.startHttp;
+    this.heartbeat = new Heartbeat(this.redis, this.scheduler.keys, {
+      agentId: this.agentId,
+      status: () => this.status(),
+      healthFile: this.options.healthFile,
+      logger: this.logger,
+    });
   }
 
   /** Where the dashboard and API answer, once started. */
@@ -75,25 +89,26 @@ export class OrchestratorService {
   }
 
   async start(): Promise<void> {
+    const { options } = this;
     // First: a port that is taken ends the start before any goal is taken.
-    this.http = await startHttpServer({ config: this.config, redis: this.redis, scheduler: this.scheduler, logger: this.logger });
+    this.http = await this.startHttp();
     this.goals = new Worker(GOALS_QUEUE, (job, token, signal) => this.plan(job, token, signal), {
       connection: this.queueConnection,
       prefix: this.scheduler.keys.queuePrefix,
       concurrency: 4,
-      lockDuration: this.config.CODEGOD_LOCK_DURATION_MS,
-      stalledInterval: this.config.CODEGOD_STALLED_INTERVAL_MS,
-      maxStalledCount: this.config.CODEGOD_MAX_STALLED_COUNT,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount,
     });
     this.goals.on('error', (err) => this.logger.warn({ err: errorMessage(err) }, 'goals worker error'));
-    this.reconciler.start(this.config.CODEGOD_RECONCILE_INTERVAL_MS);
+    this.reconciler.start(options.reconcileIntervalMs);
     this.retention.start({
-      retentionMs: this.config.CODEGOD_RETENTION,
-      agentExpiryMs: this.config.CODEGOD_AGENT_EXPIRY_MS,
-      intervalMs: this.config.CODEGOD_RETENTION_INTERVAL_MS,
+      retentionMs: options.retentionMs,
+      agentExpiryMs: options.agentExpiryMs,
+      intervalMs: options.retentionIntervalMs,
     });
-    await this.heartbeat.start(this.config.CODEGOD_HEARTBEAT_MS);
-    this.logger.info({ agentId: this.agentId, reconcileEveryMs: this.config.CODEGOD_RECONCILE_INTERVAL_MS }, 'orchestrator started');
+    await this.heartbeat.start(options.heartbeatMs);
+    this.logger.info({ agentId: this.agentId, reconcileEveryMs: options.reconcileIntervalMs }, 'orchestrator started');
   }
 
   /**
@@ -175,11 +190,13 @@ export class OrchestratorService {
   }
 
   /**
-   * Takes no new goal, lets the goals in hand finish or hands them back, and closes — in
-   * bounded time whatever Redis is doing (ORCHESTRATOR_STOP_MS): every step is raced against
-   * its budget, and the connections are dropped at the end.
+   * Takes no new goal, lets the goals in hand finish or hands them back, and stops its own
+   * work — in bounded time whatever Redis is doing (ORCHESTRATOR_STOP_MS): every step is
+   * raced against its budget. `release` closes what the goals used (the scheduler) once no
+   * goal is in hand, within the same cleanup budget. Whether the cleanup finished in time:
+   * if not, the caller drops its connections rather than waiting on them.
    */
-  async stop(): Promise<void> {
+  async stop(release: () => Promise<unknown> = async () => undefined): Promise<boolean> {
     const heartbeat = this.heartbeat.stop();
     const http = this.http?.close();
     const reconciler = Promise.all([this.reconciler.stop(), this.retention.stop()]);
@@ -193,11 +210,8 @@ export class OrchestratorService {
       http,
       reconciler,
       this.redis.hdel(this.scheduler.keys.agentsStatus, this.agentId).catch(() => 0),
-      this.scheduler.close().catch(() => undefined),
+      release().catch(() => undefined),
     ]);
-    const clean = await settlesWithin(cleanup, ORCHESTRATOR_STOP_MS.cleanup);
-    this.queueConnection.disconnect();
-    if (!clean || !(await settlesWithin(this.redis.quit(), 500))) this.redis.disconnect();
-    this.logger.info({ clean }, 'orchestrator stopped');
+    return settlesWithin(cleanup, ORCHESTRATOR_STOP_MS.cleanup);
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { AGENT_STATES } from '../../shared/telemetry/agent-status.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrchestratorService } from '../../orchestrator/service.js';
+import { openOrchestrator, type OpenedOrchestrator } from '../../orchestrator/open-orchestrator.js';
 import { createLogger } from '../../shared/logger.js';
 import { TaskSpecSchema } from '../../shared/domain/plan.js';
 import { AgentWorld, plan1, REASON, validateWith } from '../helpers/agent.js';
@@ -42,7 +42,7 @@ const RUNNING_FILL = 'rgb(254, 243, 199)';
 const SUCCEEDED_FILL = 'rgb(220, 252, 231)';
 
 let world: AgentWorld;
-let service: OrchestratorService;
+let orchestrator: OpenedOrchestrator;
 let browser: Browser;
 let page: Page;
 const problems: string[] = [];
@@ -60,8 +60,8 @@ beforeAll(async () => {
     world.startWorker('backend'),
     world.startWorker('testing'),
   ]);
-  service = new OrchestratorService(world.config, createLogger('silent'));
-  await service.start();
+  orchestrator = openOrchestrator(world.config, createLogger('silent'));
+  await orchestrator.start();
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
@@ -71,7 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await service?.stop();
+  await orchestrator?.close();
   await world?.close();
 });
 
@@ -82,7 +82,7 @@ const fill = (id: string) => node(id).locator('rect.box').evaluate((el) => (glob
 
 describe('the dashboard', () => {
   it('shows a build live: nodes appear, run and turn green; a follow-up joins; a task panel shows its trace', async () => {
-    await page.goto(`${service.httpUrl}/?token=${TOKEN}`);
+    await page.goto(`${orchestrator.httpUrl}/?token=${TOKEN}`);
     expect(new URL(page.url()).search).toBe('');
     await page.fill('#goal', 'Build a small site with an API and docs');
     await Promise.all([page.waitForURL(/\/builds\/b-[a-z0-9]+-[a-z0-9]+$/), page.click('#go')]);
@@ -96,7 +96,7 @@ describe('the dashboard', () => {
     await expect.poll(() => node('verify').getAttribute('data-state')).toBe('pending');
 
     // What the testing agent does when it finds something missing: the DAG grows.
-    await service.scheduler.grow(buildId, {
+    await orchestrator.service.scheduler.grow(buildId, {
       tasks: [{ spec: TaskSpecSchema.parse(task('fix-api', 'backend', 'Install a missing package', ['api'])), depth: 1, origin: 'followup:api' }],
       blocks: [{ taskId: 'verify', waitFor: ['fix-api'] }],
     });
@@ -129,11 +129,11 @@ describe('the dashboard', () => {
   });
 
   it('lists the build on the home page and the agents on /agents', async () => {
-    await page.goto(`${service.httpUrl}/`);
+    await page.goto(`${orchestrator.httpUrl}/`);
     await page.locator('#builds tr[data-build] .badge.st-succeeded').first().waitFor({ timeout: 10_000 });
     expect(await page.locator('#builds tr[data-build]').first().innerText()).toContain('5/5');
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-builds.png') });
-    await page.goto(`${service.httpUrl}/agents`);
+    await page.goto(`${orchestrator.httpUrl}/agents`);
     await page.locator('#agents tr[data-agent]').nth(2).waitFor({ timeout: 10_000 });
     const roles = await page.locator('#agents tr[data-agent] td:nth-child(2)').allInnerTexts();
     expect(roles.sort()).toEqual(['backend', 'master', 'testing']);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OrchestratorService } from '../../orchestrator/service.js';
+import { openOrchestrator, type OpenedOrchestrator } from '../../orchestrator/open-orchestrator.js';
 import { openRoleWorker, type OpenedRoleWorker } from '../../shared/engine/open-role-worker.js';
 import { compileOptions } from '../../shared/options.js';
 import { TaskFailedError, type TaskExecutor } from '../../shared/engine/task-executor.js';
@@ -18,11 +18,11 @@ import { parseExposition } from '../helpers/prometheus.js';
  * status` and in the Prometheus gauge.
  */
 let world: AgentWorld | undefined;
-let service: OrchestratorService | undefined;
+let orchestrator: OpenedOrchestrator | undefined;
 afterEach(async () => {
-  await service?.stop();
+  await orchestrator?.close();
   await world?.close();
-  service = undefined;
+  orchestrator = undefined;
   world = undefined;
 });
 
@@ -40,9 +40,9 @@ describe('live agent states', () => {
     });
     // The LLM's answer takes HOLD_MS: well within the client's timeout.
     await world.startWorker('backend', { AGENT_ID: 'live-be', LLM_TIMEOUT_MS: String(4 * HOLD_MS) });
-    service = new OrchestratorService(world.config, createLogger('silent'));
-    await service.start();
-    const url = service.httpUrl!;
+    orchestrator = openOrchestrator(world.config, createLogger('silent'));
+    await orchestrator.start();
+    const url = orchestrator.httpUrl!;
     const env = configEnv(world.config);
     const apiAgent = async (): Promise<Json> => ((await (await fetch(`${url}/api/agents`)).json()) as Json).agents.find((a: Json) => a.agentId === 'live-be');
     const gauge = async (state: string) => parseExposition(await (await fetch(`${url}/metrics`)).text()).value('codegod_agents', { role: 'backend', state });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../orchestrator/http/server.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
-import { OrchestratorService } from '../../orchestrator/service.js';
+import { openOrchestrator, type OpenedOrchestrator } from '../../orchestrator/open-orchestrator.js';
 import { createKeys } from '../../shared/redis/keys.js';
 import { createLogger } from '../../shared/logger.js';
 import { createRedis } from '../../shared/redis/connection.js';
@@ -57,19 +57,19 @@ const scenario = {
 };
 
 let world: AgentWorld;
-let service: OrchestratorService;
+let orchestrator: OpenedOrchestrator;
 let url: string;
 
 beforeAll(async () => {
   world = await AgentWorld.start(scenario, { CODEGOD_API_TOKEN: TOKEN, LLM_API_KEY: LLM_KEY, ...FAST_FAIL });
   await Promise.all([world.startWorker('backend', FAST_FAIL), world.startWorker('testing', FAST_FAIL)]);
-  service = new OrchestratorService(world.config, createLogger('silent'));
-  await service.start();
-  url = service.httpUrl!;
+  orchestrator = openOrchestrator(world.config, createLogger('silent'));
+  await orchestrator.start();
+  url = orchestrator.httpUrl!;
 }, 60_000);
 
 afterAll(async () => {
-  await service?.stop();
+  await orchestrator?.close();
   await world?.close();
 });
 
