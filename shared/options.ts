@@ -136,7 +136,7 @@ export interface HttpOptions {
   heartbeatMs: number;
 }
 
-/** The orchestrator service (orchestrator/service.ts). */
+/** The orchestrator service (orchestrator/service.ts) and its planner, wired by orchestrator/open-orchestrator.ts. */
 export interface OrchestratorOptions {
   /** CODEGOD_PLAN_ATTEMPTS: plans asked for one goal. @default 3 */
   planAttempts: number;
