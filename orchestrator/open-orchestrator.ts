@@ -27,7 +27,7 @@ export interface OpenedOrchestrator {
 /**
  * An orchestrator with what it runs on: two long-lived connections (commands, and the goals
  * worker's), a scheduler on the first, the reconciler, retention, and a planner whose LLM
- * client records usage in Redis. `config` is compiled here; the dashboard reads it whole.
+ * client records usage in Redis. `config` is compiled here, once.
  */
 export function openOrchestrator(config: Config, logger: Logger): OpenedOrchestrator {
   const options = compileOptions(config);
@@ -49,7 +49,7 @@ export function openOrchestrator(config: Config, logger: Logger): OpenedOrchestr
     reconciler: new Reconciler(scheduler, connections.commands, logger),
     retention: new Retention(scheduler, connections.commands, logger),
     planner: new Planner(llm, options.orchestrator.planAttempts),
-    startHttp: () => startHttpServer({ config, redis: connections.commands, scheduler, logger }),
+    startHttp: () => startHttpServer({ options: options.http, redis: connections.commands, scheduler, logger }),
   });
   return {
     service,

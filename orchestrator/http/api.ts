@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { listAgents } from '../../shared/telemetry/agent-status.js';
 import { BuildIdSchema, BuildRecordSchema, parseRecord } from '../../shared/domain/build.js';
-import type { Config } from '../../shared/config.js';
+import type { HttpOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage } from '../../shared/domain/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { PLAN_LIMITS, TASK_ID_PATTERN } from '../../shared/domain/plan.js';
@@ -45,7 +45,7 @@ import {
  */
 
 export interface ApiDeps {
-  config: Config;
+  options: HttpOptions;
   redis: Redis;
   scheduler: Scheduler;
   traces: LoopStateStore;
@@ -60,12 +60,12 @@ const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).defa
 const CancelBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 const RetryBody = z.object({ taskId: TaskIdSchema.optional() }).strict();
 
-function submitSchema(config: Config) {
+function submitSchema(options: HttpOptions) {
   return z
     .object({
       // Emptiness, length and control characters are the goal validator's (GOAL_INVALID).
       goal: z.string(),
-      maxTasks: z.number().int().min(1).max(config.CODEGOD_MAX_TASKS_PER_BUILD).optional(),
+      maxTasks: z.number().int().min(1).max(options.maxTasksPerBuild).optional(),
       budgetTokens: z.number().int().min(0).optional(),
       model: z.string().trim().min(1).max(200).optional(),
     })
@@ -85,9 +85,9 @@ function parseJson(raw: string | undefined): unknown {
 }
 
 export function apiRouter(deps: ApiDeps): Router {
-  const { config, redis, scheduler, traces, streams, logger } = deps;
+  const { options, redis, scheduler, traces, streams, logger } = deps;
   const { dag, keys } = scheduler;
-  const submit = submitSchema(config);
+  const submit = submitSchema(options);
   const router = Router();
 
   router.post('/builds', async (req, res) => {
@@ -181,7 +181,7 @@ export function apiRouter(deps: ApiDeps): Router {
   router.get('/agents', async (_req, res) => {
     const { agents, malformed } = await listAgents(redis, keys);
     const now = Date.now();
-    res.json({ agents: agents.map((a) => agentView(a, now, config.CODEGOD_HEARTBEAT_MS)), malformed } satisfies AgentListBody);
+    res.json({ agents: agents.map((a) => agentView(a, now, options.heartbeatMs)), malformed } satisfies AgentListBody);
   });
 
   router.use((req) => {

@@ -7,7 +7,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import { BuildIdSchema } from '../../shared/domain/build.js';
-import type { Config } from '../../shared/config.js';
+import type { HttpOptions } from '../../shared/options.js';
 import { CodegodError, errorMessage, NotFoundError } from '../../shared/domain/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { ALL_QUEUES } from '../../shared/engine/queues.js';
@@ -43,7 +43,7 @@ import { EventStreams } from './sse.js';
  */
 
 export interface HttpServerDeps {
-  config: Config;
+  options: HttpOptions;
   redis: Redis;
   scheduler: Scheduler;
   logger: Logger;
@@ -79,14 +79,14 @@ function wantsJson(req: Request): boolean {
 }
 
 export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer> {
-  const { config, redis, scheduler } = deps;
+  const { options, redis, scheduler } = deps;
   const logger = deps.logger.child({ component: 'http' });
   const { keys, dag } = scheduler;
   const streams = new EventStreams(redis, keys, dag, logger);
-  const metrics = new OrchestratorMetrics(redis, keys, scheduler.queues, config.CODEGOD_HEARTBEAT_MS);
+  const metrics = new OrchestratorMetrics(redis, keys, scheduler.queues, options.heartbeatMs);
   const traces = new LoopStateStore(redis, keys, logger);
-  const auth = createAuthenticator(config.CODEGOD_API_TOKEN);
-  const host = config.CODEGOD_HTTP_HOST;
+  const auth = createAuthenticator(options.apiToken);
+  const host = options.host;
 
   const page = (res: Response, status: number, render: (nonce: string) => string) => {
     const nonce = newNonce();
@@ -109,7 +109,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(hostGuard({ token: config.CODEGOD_API_TOKEN, boundHost: host, allowedHosts: config.CODEGOD_HTTP_ALLOWED_HOSTS }));
+  app.use(hostGuard({ token: options.apiToken, boundHost: host, allowedHosts: options.allowedHosts }));
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
@@ -159,7 +159,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   board.setBasePath('/queues');
   createBullBoard({
     // Without a token nothing may change state, Bull Board's buttons included.
-    queues: ALL_QUEUES.map((name) => new BullMQAdapter(scheduler.queues.get(name), { readOnlyMode: config.CODEGOD_API_TOKEN === undefined })),
+    queues: ALL_QUEUES.map((name) => new BullMQAdapter(scheduler.queues.get(name), { readOnlyMode: options.apiToken === undefined })),
     // @bull-board/express pins its own patch release of @bull-board/api, whose private
     // fields make the two declarations of the same interface incompatible to the compiler only.
     serverAdapter: board as unknown as IServerAdapter,
@@ -168,8 +168,8 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   app.use('/queues', board.getRouter());
 
   // Room for the longest goal allowed, at four bytes a character.
-  const bodyLimit = `${Math.ceil((config.CODEGOD_MAX_GOAL_CHARS * 4) / 1024) + 16}kb`;
-  app.use('/api', express.json({ limit: bodyLimit }), apiRouter({ config, redis, scheduler, traces, streams, logger }));
+  const bodyLimit = `${Math.ceil((options.maxGoalChars * 4) / 1024) + 16}kb`;
+  app.use('/api', express.json({ limit: bodyLimit }), apiRouter({ options, redis, scheduler, traces, streams, logger }));
 
   app.get('/', (_req, res) => page(res, 200, buildsPage));
   app.get('/agents', (_req, res) => page(res, 200, agentsPage));
@@ -198,7 +198,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.CODEGOD_HTTP_PORT, host, () => {
+      server.listen(options.port, host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -207,7 +207,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
     const code = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
     throw new CodegodError(
       'HTTP_LISTEN',
-      `cannot serve the dashboard on ${host}:${config.CODEGOD_HTTP_PORT} (${code}); set CODEGOD_HTTP_PORT to a free port (0 picks one) or CODEGOD_HTTP_HOST to an address of this machine`,
+      `cannot serve the dashboard on ${host}:${options.port} (${code}); set CODEGOD_HTTP_PORT to a free port (0 picks one) or CODEGOD_HTTP_HOST to an address of this machine`,
       { exitCode: 2 },
     );
   }
@@ -215,7 +215,7 @@ export async function startHttpServer(deps: HttpServerDeps): Promise<HttpServer>
   const port = (server.address() as AddressInfo).port;
   const url = `http://${displayHost(host)}:${port}`;
   // A deliberate setting (a local run needs no token to watch), so it is information, not a warning.
-  if (config.CODEGOD_API_TOKEN === undefined) {
+  if (options.apiToken === undefined) {
     logger.info({ url }, 'dashboard is read-only: no CODEGOD_API_TOKEN, so the API refuses every mutating call');
   }
   logger.info({ url }, 'dashboard and API listening');

@@ -175,7 +175,7 @@ describe('authentication', () => {
     const config = testConfig({ CODEGOD_PREFIX: world.config.CODEGOD_PREFIX });
     const redis = createRedis(redisOptions(config), 'service');
     const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
-    const open = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
+    const open = await startHttpServer({ options: compileOptions(config).http, redis, scheduler, logger: createLogger('silent') });
     try {
       for (const [method, path] of [['POST', '/api/builds'], ['POST', '/api/builds/b-abcd1234-ef01/cancel'], ['PUT', '/queues/api/queues/backend/pause']] as const) {
         const res = await fetch(`${open.url}${path}`, { method, headers: { ...AUTH, 'Content-Type': 'application/json' }, body: '{"goal":"x"}' });
@@ -198,7 +198,7 @@ describe('authentication', () => {
     const config = testConfig({ CODEGOD_PREFIX: world.config.CODEGOD_PREFIX, CODEGOD_HTTP_ALLOWED_HOSTS: 'dash.internal, Other.Example' });
     const redis = createRedis(redisOptions(config), 'service');
     const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
-    const open = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
+    const open = await startHttpServer({ options: compileOptions(config).http, redis, scheduler, logger: createLogger('silent') });
     try {
       for (const path of ['/health', '/api/builds', '/', '/assets/x/app.js', '/metrics', '/nowhere']) {
         for (const host of ['evil.example', `evil.example:${open.port}`, 'localhost.evil.example', '127.0.0.1.nip.io']) {
@@ -397,7 +397,7 @@ describe('agents and health', () => {
     const scheduler = new Scheduler(redis, createKeys(config.CODEGOD_PREFIX), compileOptions(config).scheduler, createLogger('silent'));
     let server: HttpServer | undefined;
     try {
-      server = await startHttpServer({ config, redis, scheduler, logger: createLogger('silent') });
+      server = await startHttpServer({ options: compileOptions(config).http, redis, scheduler, logger: createLogger('silent') });
       const res = await fetch(`${server.url}/health`);
       expect(res.status).toBe(503);
       const body = (await res.json()) as Json;
