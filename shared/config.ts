@@ -170,6 +170,34 @@ export const ConfigSchema = z.object({
   CODEGOD_OUTPUT_CAP_BYTES: int(64 * 1024, 1024),
   /** Docker endpoint for devops image/container actions; unset means those actions are refused. */
   CODEGOD_DOCKER_HOST: z.string().min(1).optional(),
+
+  // The isolated executor of agent commands and file actions (docs/SANDBOX.md)
+  /**
+   * `auto` and `namespaces`: every command and file action of a task runs in its own Linux
+   * namespaces (bubblewrap), and workers refuse agent work where the kernel cannot give them;
+   * `host`: no isolation beyond the command policy and path checks (warned on every start).
+   */
+  CODEGOD_SANDBOX: z.enum(['auto', 'namespaces', 'host']).default('auto'),
+  /** `on`: egress through pasta, without the host's loopback or gateway; `off`: loopback only. */
+  CODEGOD_SANDBOX_NETWORK: z.enum(['on', 'off']).default('on'),
+  /** Processes (and threads) all commands of one task may have at once. */
+  CODEGOD_SANDBOX_PIDS: int(512, 16, 1_000_000),
+  /** Heap (RLIMIT_DATA) of each process a command starts, in MiB. */
+  CODEGOD_SANDBOX_MEMORY_MB: int(2_048, 64, 1_048_576),
+  /** CPU seconds (RLIMIT_CPU) of each process a command starts. */
+  CODEGOD_SANDBOX_CPU_SECONDS: int(600, 1, 1_000_000),
+  /** The bubblewrap and pasta programs (a name looked up on PATH, or a path). */
+  CODEGOD_SANDBOX_BWRAP: z.string().min(1).default('bwrap'),
+  CODEGOD_SANDBOX_PASTA: z.string().min(1).default('pasta'),
+  /** More paths commands must not see, comma-separated (secret files and the `*_FILE` paths are hidden already). */
+  CODEGOD_SANDBOX_HIDE: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter((p) => p !== '')),
+  /** Where codegod's secrets were read from, kept so the executor can hide them from commands. */
+  REDIS_PASSWORD_FILE: z.string().min(1).optional(),
+  LLM_API_KEY_FILE: z.string().min(1).optional(),
+  CODEGOD_API_TOKEN_FILE: z.string().min(1).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -11,6 +11,7 @@ import { ROLES } from '../../shared/domain/roles.js';
 import { agentViews, MASTER_ROLE, type AgentView, type CliContext } from './context.js';
 import { withTimeout } from '../../shared/timeout.js';
 import { EXIT } from './exit-codes.js';
+import { detectIsolation, isolationSettings, type Isolation } from '../../shared/sandbox/executor/isolation.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -139,6 +140,14 @@ async function llmCheck(ctx: CliContext, config: Config): Promise<CheckResult> {
   }
 }
 
+/** The isolation agent commands get on this machine (what a worker started here would use). */
+export function isolationCheck(isolation: Isolation): CheckResult {
+  const check = 'isolation';
+  if (isolation.tier === 'namespaces') return { status: 'ok', check, detail: isolation.description };
+  if (isolation.tier === 'host') return { status: 'warn', check, detail: isolation.warning };
+  return { status: 'fail', check, detail: `${isolation.reason}; workers here refuse agent commands` };
+}
+
 /** The workspace root must be writable here (or creatable): agents of local builds write into it. */
 export async function workspaceCheck(root: string): Promise<CheckResult> {
   const check = 'workspace';
@@ -179,8 +188,13 @@ export async function doctorCommand(ctx: CliContext, opts: { json?: boolean }): 
     return EXIT.CHECKS_FAILED;
   }
   // Independent parts are checked at once, so the slowest bound (the LLM's) is the whole wait.
-  const [redis, llm, workspace] = await Promise.all([redisChecks(config), llmCheck(ctx, config), workspaceCheck(resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT))]);
-  const results = [...redis.server, llm, ...redis.agents, workspace];
+  const [redis, llm, workspace, isolation] = await Promise.all([
+    redisChecks(config),
+    llmCheck(ctx, config),
+    workspaceCheck(resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT)),
+    detectIsolation(isolationSettings(config)).then(isolationCheck),
+  ]);
+  const results = [...redis.server, llm, ...redis.agents, workspace, isolation];
   const ok = results.every((r) => r.status !== 'fail');
   if (opts.json) ctx.json({ ok, checks: results });
   else ctx.out(...results.map(formatCheck));

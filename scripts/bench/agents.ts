@@ -18,7 +18,8 @@
  *
  * Options: --tasks K (default 32), --workers N (4), --concurrency C (8), --llm-inflight L (16),
  * --serial S (8 tasks run one at a time), --ttft MS (150), --per-token MS (8), --penalty P
- * (0.03), --no-context (skip the todo-app run), --json (last line is one JSON object). Uses REDIS_URL when set, else starts a
+ * (0.03), --no-context (skip the todo-app run), --executor-only (only the isolated executor's
+ * cost: a command through it against the same command on the host, and a task's start-up), --json (last line is one JSON object). Uses REDIS_URL when set, else starts a
  * private redis-server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -50,6 +51,7 @@ import { ROLES } from '../../shared/domain/roles.js';
 import { MemoryStore } from '../../shared/memory/store.js';
 import { prefixReport, type PrefixReport, type PromptCall } from './prompt-prefix.js';
 import { redisOptions, compileOptions } from '../../shared/options.js';
+import { measureExecutor, type ExecutorCost } from './executor-cost.js';
 
 function usageError(message: string): never {
   process.stderr.write(`bench:agents: ${message}\n`);
@@ -70,6 +72,7 @@ const opts = (() => {
         penalty: { type: 'string', default: '0.03' },
         json: { type: 'boolean', default: false },
         'no-context': { type: 'boolean', default: false },
+        'executor-only': { type: 'boolean', default: false },
       },
     }).values;
   } catch (err) {
@@ -540,7 +543,28 @@ const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 /** The histogram holds each timer's whole interval; this is subtracted to leave the delay. */
 const LOOP_DELAY_RESOLUTION_MS = 5;
 
+function executorRows(cost: ExecutorCost): Array<[string, string, string]> {
+  return [
+    ['command via executor, added p50 / p99', `${cost.addedP50Ms} / ${cost.addedP99Ms} ms (${cost.isolatedP50Ms} / ${cost.isolatedP99Ms} against ${cost.hostP50Ms} / ${cost.hostP99Ms})`, '≤ 15 ms p50'],
+    ['  file write / read p50 (executor)', `${cost.fileWriteP50Ms} / ${cost.fileReadP50Ms} ms`, '-'],
+    ["  task executor start-up p50 / p99", `${cost.taskStartP50Ms} / ${cost.taskStartP99Ms} ms`, 'once per task'],
+  ];
+}
+
+async function executorOnly(): Promise<void> {
+  const workspaceRoot = mkdtempSync(join(tmpdir(), 'codegod-bench-ws-'));
+  try {
+    const cost = await measureExecutor(loadConfig({ ...process.env, CODEGOD_WORKSPACE_ROOT: workspaceRoot }), workspaceRoot);
+    say(`isolation: ${cost.tier} (${cost.runs} runs each)`);
+    for (const r of executorRows(cost)) process.stdout.write(`${r[0].padEnd(40)} | ${r[1].padEnd(60)} | ${r[2]}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify(cost)}\n`);
+  } finally {
+    rmSync(workspaceRoot, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (opts['executor-only']) return executorOnly();
   let redisServer: RedisServer | undefined;
   let llm: ScriptedLlmServer | undefined;
   const workspaceRoot = mkdtempSync(join(tmpdir(), 'codegod-bench-ws-'));
@@ -693,6 +717,8 @@ async function main(): Promise<void> {
         ...(todoApp ? { todoApp: { ...promptSummary(todoApp), makespanMs: todoApp.makespanMs, byTask: todoApp.byTask } } : {}),
       },
     };
+    const executor = await measureExecutor(config, workspaceRoot);
+    Object.assign(result, { executor });
     const phaseTokens = (r: PrefixReport) =>
       Object.entries(r.byPhase)
         .map(([phase, p]) => `${phase} ${Math.round(p.meanPromptTokens)}`)
@@ -722,6 +748,7 @@ async function main(): Promise<void> {
       ...(rssNode !== undefined ? [['idle worker RSS (node, dist/)', `${result.idleWorkerRssNodeMb} MB`, '< 100 MB'] as [string, string, string]] : []),
       ['idle worker RSS (tsx)', `${result.idleWorkerRssTsxMb} MB`, rssNode !== undefined ? 'tsx adds its compiler' : '< 100 MB (tsx inflates)'],
       ['makespan', `${result.makespanMs} ms`, '-'],
+      ...executorRows(executor),
       ...promptRows(`${O.tasks} independent`, independentPrompts),
       ...(todoApp ? promptRows('todo-app DAG', todoApp) : []),
     ];

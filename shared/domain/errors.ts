@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'SANDBOX_PATH'
   | 'SANDBOX_POLICY'
   | 'SANDBOX_RUNNER'
+  | 'SANDBOX_UNAVAILABLE'
   | 'ACTION_INVALID'
   | 'USAGE'
   | 'REQUEST_INVALID'

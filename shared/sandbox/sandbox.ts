@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readlink, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -7,16 +7,22 @@ import type { AuditEntryInput, AuditSink } from '../telemetry/audit.js';
 import { commandHost } from './command-host.js';
 import type { CommandResult } from './command-runner.js';
 import { checkCommand, checkEnvironment } from './policy/check.js';
+import { shellScript } from './shell/script.js';
+import { listOp, OP_EXIT, readOp, statOp, writeOp, type OpRunner } from './executor/file-ops.js';
+import { isolationFor, isolationSettings, type Isolation } from './executor/isolation.js';
+import { TaskNamespace } from './executor/task-namespace.js';
 import { ConfigSchema, type Config } from '../config.js';
 import { CodegodError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
 /**
  * The sandbox every agent action goes through: one workspace directory per build, every path
- * confined to it (no absolute paths, no `..` or symlink escapes), every command checked by the
- * command policy before anything is spawned, run in its own process group with a scrubbed
- * environment, a timeout, cancellation and an output cap, and recorded in the audit stream.
- * It is the inner wall; the container (non-root, dropped capabilities) is the outer one.
+ * checked against it (no absolute paths, no `..` or symlink escapes: clear refusals the LLM
+ * can learn from), every command checked by the command policy before anything is spawned,
+ * run with a scrubbed environment, a timeout, cancellation and an output cap, and recorded in
+ * the audit stream. Those checks are the first filter; the wall is the task's isolated
+ * executor (executor/): with the `namespaces` tier every command and file action runs in
+ * Linux namespaces where only this workspace is writable and nothing of codegod is visible.
  */
 
 /** Largest file one write may create. */
@@ -30,6 +36,9 @@ export const COLLAPSED_DIRS = new Set([
   'node_modules', '.git', 'venv', '.venv', '__pycache__', '.mypy_cache', '.pytest_cache', SANDBOX_DIR,
 ]);
 
+const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+/** Bytes a listing may produce inside the executor before it is cut. */
+const LIST_OUTPUT_BYTES = 8 * 1024 * 1024;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const BUILD_DIR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Longest command text kept in an audit entry. */
@@ -166,6 +175,11 @@ export interface SandboxOptions {
   dockerHost?: string;
   /** Time between SIGTERM and SIGKILL when a command's process group is stopped. */
   killGraceMs?: number;
+  /**
+   * The isolation commands and file actions get (executor/isolation.ts). Without it they run
+   * on the host, as CODEGOD_SANDBOX=host would: only for callers that isolate otherwise.
+   */
+  isolation?: Isolation;
   logger?: Logger;
 }
 
@@ -223,6 +237,39 @@ interface Limits {
   killGraceMs: number;
 }
 
+/** The task's executor, shared by the sandbox's forTask views; started on first use. */
+class Executor {
+  private started: Promise<TaskNamespace> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly isolation: Isolation | undefined,
+    private readonly dirs: { root: string; workspace: string },
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  /** Null on the host tier; throws SANDBOX_UNAVAILABLE where isolation was asked for but cannot be had. */
+  namespace(): Promise<TaskNamespace> | null {
+    const iso = this.isolation;
+    if (iso === undefined || iso.tier === 'host') return null;
+    if (iso.tier === 'unavailable') throw new CodegodError('SANDBOX_UNAVAILABLE', `agent commands are refused: ${iso.reason}`);
+    if (this.closed) throw new CodegodError('SANDBOX_UNAVAILABLE', "the task's isolated executor is closed");
+    if (!this.started) {
+      this.started = TaskNamespace.start(iso, this.dirs, this.logger);
+      // A failed start is not cached: the next action tries again.
+      this.started.catch(() => (this.started = undefined));
+    }
+    return this.started;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const started = this.started;
+    this.started = undefined;
+    if (started) await (await started.catch(() => null))?.close();
+  }
+}
+
 function fileType(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileType {
   if (s.isSymbolicLink()) return 'symlink';
   if (s.isDirectory()) return 'dir';
@@ -240,6 +287,7 @@ export class Sandbox {
     private readonly limits: Limits,
     private readonly context: { taskId?: string; agentId?: string },
     private readonly logger: Logger | undefined,
+    private readonly executor: Executor,
   ) {}
 
   /** Creates (mkdir -p) and opens the workspace `<root>/<buildId>`. */
@@ -259,11 +307,13 @@ export class Sandbox {
       killGraceMs: options.killGraceMs ?? 2_000,
     };
     const context = { taskId: options.taskId, agentId: options.agentId };
-    return new Sandbox(workspace, options.buildId, options.sink, limits, context, options.logger);
+    const root = await realpath(resolve(options.root));
+    const executor = new Executor(options.isolation, { root, workspace }, options.logger);
+    return new Sandbox(workspace, options.buildId, options.sink, limits, context, options.logger, executor);
   }
 
-  /** The build's sandbox with limits taken from the config. */
-  static fromConfig(
+  /** The build's sandbox with limits and isolation taken from the config (isolation detected once per process). */
+  static async fromConfig(
     config: Config,
     options: Pick<SandboxOptions, 'buildId' | 'sink' | 'taskId' | 'agentId' | 'logger'>,
   ): Promise<Sandbox> {
@@ -273,12 +323,45 @@ export class Sandbox {
       commandTimeoutMs: config.CODEGOD_COMMAND_TIMEOUT_MS,
       outputCapBytes: config.CODEGOD_OUTPUT_CAP_BYTES,
       dockerHost: config.CODEGOD_DOCKER_HOST,
+      isolation: await isolationFor(isolationSettings(config)),
     });
   }
 
-  /** The same workspace, recording its actions under another task and agent. */
+  /** The same workspace and executor, recording its actions under another task and agent. */
   forTask(context: { taskId?: string; agentId?: string }): Sandbox {
-    return new Sandbox(this.workspace, this.buildId, this.sink, this.limits, context, this.logger);
+    return new Sandbox(this.workspace, this.buildId, this.sink, this.limits, context, this.logger, this.executor);
+  }
+
+  /** The isolation in force, for logs and refusals. */
+  get isolation(): Isolation | undefined {
+    return this.executor.isolation;
+  }
+
+  /** Stops the task's executor: nothing a command of this sandbox started survives it. */
+  close(): Promise<void> {
+    return this.executor.close();
+  }
+
+  /** Runs a fixed file-action script inside the task's mount namespace. */
+  private async nsOps(): Promise<OpRunner | null> {
+    const pending = this.executor.namespace();
+    if (pending === null) return null;
+    const ns = await pending;
+    return async (script, args, options = {}) => {
+      const [command, ...rest] = ns.fileArgv(script, args);
+      const { result } = await commandHost.run({
+        command: command!,
+        args: rest,
+        shell: false,
+        cwd: '/',
+        env: { PATH: DEFAULT_PATH, LANG: 'C.UTF-8' },
+        input: options.input,
+        timeoutMs: this.limits.commandTimeoutMs,
+        killGraceMs: this.limits.killGraceMs,
+        outputCapBytes: options.capBytes ?? 64 * 1024,
+      });
+      return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    };
   }
 
   private audit(entry: AuditEntryInput): Promise<void> {
@@ -323,19 +406,30 @@ export class Sandbox {
   }
 
   async exists(rel: string): Promise<boolean> {
-    const abs = await this.resolvePath(rel);
-    return lstat(abs).then(
-      () => true,
-      () => false,
-    );
+    return (await this.lookup(rel)) !== null;
   }
 
   async stat(rel: string): Promise<FileStat> {
+    const found = await this.lookup(rel);
+    if (found === null) throw this.fileError(rel, Object.assign(new Error('missing'), { code: 'ENOENT' }));
+    return found;
+  }
+
+  /** The file's stat, or null when it does not exist (one look, inside the executor when there is one). */
+  async lookup(rel: string): Promise<FileStat | null> {
     const abs = await this.resolvePath(rel);
+    const ops = await this.nsOps();
+    if (ops) {
+      const s = await statOp(ops, abs).catch((err: unknown) => {
+        throw this.fileError(rel, err);
+      });
+      return s && { path: this.relative(abs), type: s.type, size: s.size, mtimeMs: s.mtimeMs };
+    }
     try {
       const s = await lstat(abs);
       return { path: this.relative(abs), type: fileType(s), size: s.size, mtimeMs: s.mtimeMs };
     } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return null;
       throw this.fileError(rel, err);
     }
   }
@@ -344,6 +438,13 @@ export class Sandbox {
   async readFile(rel: string, options: { maxBytes?: number } = {}): Promise<string> {
     const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
     const abs = await this.resolvePath(rel);
+    const clipNote = (size: number) => `\n…[clipped: showing the first ${maxBytes} of ${size} bytes]…\n`;
+    const ops = await this.nsOps();
+    if (ops) {
+      const read = await readOp(ops, abs, maxBytes);
+      if ('refused' in read) throw this.opRefusal(rel, read);
+      return read.size > maxBytes ? `${read.text}${clipNote(read.size)}` : read.text;
+    }
     // O_NOFOLLOW: a symlink swapped in after the check is refused; O_NONBLOCK: a FIFO never blocks.
     const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: unknown) => {
       throw this.fileError(rel, err);
@@ -359,7 +460,7 @@ export class Sandbox {
         filled += bytesRead;
       }
       const text = buf.subarray(0, filled).toString('utf8');
-      return s.size > maxBytes ? `${text}\n…[clipped: showing the first ${maxBytes} of ${s.size} bytes]…\n` : text;
+      return s.size > maxBytes ? `${text}${clipNote(s.size)}` : text;
     } finally {
       await handle.close();
     }
@@ -393,6 +494,18 @@ export class Sandbox {
     }
     const abs = await this.resolvePath(rel);
     if (abs === this.workspace) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: is the workspace itself`);
+    if (this.relative(abs).split('/').includes('.git')) {
+      throw new CodegodError('SANDBOX_POLICY', `${shown(rel)}: files under .git/ are not written by agents (git's config and hooks run code); use git commands for history`);
+    }
+    const partName = `.${basename(abs)}.${randomBytes(4).toString('hex')}.partial`;
+    const ops = await this.nsOps();
+    if (ops) {
+      const written = await writeOp(ops, dirname(abs), basename(abs), partName, data);
+      if ('refused' in written) throw this.opRefusal(rel, written);
+      const target = join(written.realDir, basename(abs));
+      if (!inside(target, this.workspace)) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: leads outside the workspace through a symlink`);
+      return this.relative(target);
+    }
     const parent = await mkdir(dirname(abs), { recursive: true })
       .then(() => realpath(dirname(abs)))
       .catch((err: unknown) => {
@@ -409,7 +522,8 @@ export class Sandbox {
     });
     if (existing?.isSymbolicLink()) throw this.fileError(rel, Object.assign(new Error('symlink'), { code: 'ELOOP' }));
     if (existing && !existing.isFile()) throw new CodegodError('SANDBOX_PATH', `${shown(rel)}: ${existing.isDirectory() ? 'is a directory' : 'not a regular file'}`);
-    const partial = join(parent, `.${basename(abs)}.${randomBytes(4).toString('hex')}.partial`);
+    if (existing && existing.nlink > 1) throw this.opRefusal(rel, { refused: OP_EXIT.hardLink, stderr: '' });
+    const partial = join(parent, partName);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const handle = await open(partial, flags, 0o666).catch((err: unknown) => {
       throw this.fileError(rel, err);
@@ -430,6 +544,19 @@ export class Sandbox {
     return this.relative(target);
   }
 
+  /** A file script's refusal, worded like the host path's. */
+  private opRefusal(rel: string, op: { refused: number; stderr: string }): CodegodError {
+    const reason =
+      op.refused === OP_EXIT.missing ? 'no such file or directory'
+      : op.refused === OP_EXIT.symlink ? 'is a symlink'
+      : op.refused === OP_EXIT.notFile ? 'not a regular file'
+      : op.refused === OP_EXIT.noDir ? 'a parent is not a directory'
+      : op.refused === OP_EXIT.hardLink ? 'has other hard links; write a new file instead of one linked elsewhere'
+      : /read-only|permission denied/i.test(op.stderr) ? 'permission denied (only the workspace is writable)'
+      : `failed (${op.stderr.trim().split('\n').pop() || `exit ${op.refused}`})`;
+    return new CodegodError('SANDBOX_PATH', `${shown(rel)}: ${reason}`);
+  }
+
   private fileError(rel: string, err: unknown): CodegodError {
     const code = errnoCode(err);
     const reason =
@@ -447,6 +574,17 @@ export class Sandbox {
     const depth = options.depth ?? 3;
     const max = options.max ?? 500;
     const root = await this.resolvePath(rel);
+    const ops = await this.nsOps();
+    if (ops) {
+      const listed = await listOp(ops, root, depth, options.all ? [] : [...COLLAPSED_DIRS], LIST_OUTPUT_BYTES);
+      if ('refused' in listed) throw this.opRefusal(rel, listed);
+      const entries = listed.slice(0, max).map((e) => {
+        const entry: FileEntry = { path: this.relative(join(root, e.path)), type: e.type, size: e.size };
+        if (e.type === 'dir' && !options.all && COLLAPSED_DIRS.has(e.name)) entry.collapsed = true;
+        return entry;
+      });
+      return { entries, truncated: listed.length > max };
+    }
     const entries: FileEntry[] = [];
     let truncated = false;
     const walk = async (dir: string, level: number): Promise<void> => {
@@ -525,6 +663,24 @@ export class Sandbox {
       throw err;
     }
     if (dropped.length > 0) this.logger?.warn({ command: base.command, dropped }, 'secret variables withheld from command');
+    // Refused before anything is recorded as started: where isolation was asked for and cannot
+    // be had, no command runs unisolated.
+    let spawnArgv: { command: string; args: string[]; shell: boolean } = { command: opts.command, args: opts.args, shell: opts.shell };
+    try {
+      const pending = this.executor.namespace();
+      if (pending !== null) {
+        const ns = await pending;
+        const argv = opts.shell ? [SHELL, '-c', shellScript(opts.command, opts.args)] : [opts.command, ...opts.args];
+        const [command, ...args] = ns.commandArgv(argv, cwd);
+        spawnArgv = { command: command!, args, shell: false };
+      }
+    } catch (err) {
+      if (err instanceof CodegodError) {
+        this.logger?.warn({ command: base.command, reason: err.message }, 'command refused');
+        await this.audit({ type: 'command.refused', ...base, reason: err.message });
+      }
+      throw err;
+    }
 
     // Recorded as it starts (the write goes out with the spawn, adding no wait to it): a
     // command whose worker dies under it still leaves its trace. Its end is recorded after.
@@ -535,9 +691,7 @@ export class Sandbox {
     );
     const ran = commandHost.run(
       {
-        command: opts.command,
-        args: opts.args,
-        shell: opts.shell,
+        ...spawnArgv,
         cwd,
         env,
         input: opts.input,
@@ -552,6 +706,8 @@ export class Sandbox {
     if (startFailed) throw startFailed.err;
     const { stdoutBytes, stderrBytes } = outcome;
     const result: RunResult = { ...outcome.result, droppedEnv: dropped };
+    // bubblewrap could not exec the program: answer as a shell would.
+    if (result.exitCode === 1 && /^bwrap: execvp [^\n]*: No such file or directory\s*$/.test(result.stderr)) result.exitCode = 127;
     await this.audit({
       type: 'command',
       ...base,

@@ -292,15 +292,26 @@ describe('files', () => {
     const path = join(sandbox.workspace, 'run.sh');
     writeFileSync(path, '#!/bin/sh\necho old\n');
     chmodSync(path, 0o755);
-    // A second name for the old file: a write in place would change it too, a rename leaves it.
-    linkSync(path, join(sandbox.workspace, 'run.sh.before'));
+    // A write in place keeps the inode; a rename brings a new one.
+    const before = statSync(path).ino;
     await sandbox.writeFile('run.sh', '#!/bin/sh\necho new\n');
     expect(readFileSync(path, 'utf8')).toBe('#!/bin/sh\necho new\n');
-    expect(readFileSync(join(sandbox.workspace, 'run.sh.before'), 'utf8')).toBe('#!/bin/sh\necho old\n');
+    expect(statSync(path).ino).not.toBe(before);
     expect(statSync(path).mode & 0o777).toBe(0o755);
     expect(readdirSync(sandbox.workspace).filter((f) => f.endsWith('.partial'))).toEqual([]);
     mkdirSync(join(sandbox.workspace, 'a-dir'), { recursive: true });
     await expect(sandbox.writeFile('a-dir', 'x')).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /is a directory/ });
+  });
+
+  it('refuses to write a file with other hard links, and anything under .git/', async () => {
+    const path = join(sandbox.workspace, 'linked.txt');
+    writeFileSync(path, 'one');
+    linkSync(path, join(sandbox.workspace, 'linked-too.txt'));
+    await expect(sandbox.writeFile('linked.txt', 'two')).rejects.toMatchObject({ code: 'SANDBOX_PATH', message: /other hard links/ });
+    expect(readFileSync(path, 'utf8')).toBe('one');
+    await expect(sandbox.writeFile('.git/config', '[core]\n')).rejects.toMatchObject({ code: 'SANDBOX_POLICY', message: /\.git\// });
+    await expect(sandbox.writeFile('sub/.git/hooks/pre-commit', 'x')).rejects.toMatchObject({ code: 'SANDBOX_POLICY' });
+    expect(existsSync(join(sandbox.workspace, '.git', 'config'))).toBe(false);
   });
 
   it('clips long files with a note', async () => {

@@ -12,9 +12,8 @@ import { defineSandboxAction, sandboxRefusal } from './command.js';
 const LIST_MAX_ENTRIES = 300;
 
 /** The file's stat, or null when it does not exist; a path the sandbox refuses (an escape) throws SANDBOX_PATH. */
-export async function statPath(sandbox: Sandbox, rel: string): Promise<FileStat | null> {
-  if (!(await sandbox.exists(rel))) return null;
-  return sandbox.stat(rel);
+export function statPath(sandbox: Sandbox, rel: string): Promise<FileStat | null> {
+  return sandbox.lookup(rel);
 }
 
 /** For probes: the file's stat, or null when it does not exist or the path is refused. */

@@ -80,6 +80,18 @@ export class AgentExecutor implements TaskExecutor {
     const { buildId, taskId } = ctx;
     const effects = new TaskEffects(new RedisAuditSink(this.redis, this.keys, buildId));
     const sandbox = await Sandbox.fromConfig(this.config, { buildId, sink: effects, taskId, agentId: ctx.agentId, logger: ctx.logger });
+    // Where isolation was asked for and the kernel cannot give it, the task fails with the
+    // reason and its fix before any agent action (retrying would meet the same kernel).
+    if (sandbox.isolation?.tier === 'unavailable') throw new TaskFailedError(`agent commands are refused: ${sandbox.isolation.reason}`, false);
+    try {
+      return await this.runLoop(ctx, sandbox, effects);
+    } finally {
+      await sandbox.close();
+    }
+  }
+
+  private async runLoop(ctx: TaskContext, sandbox: Sandbox, effects: TaskEffects): Promise<unknown> {
+    const { buildId, taskId } = ctx;
     const knowledge: KnowledgeAccess = {
       get: () => this.team.get(buildId),
       entries: () => this.team.entries(buildId),

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Config } from '../../config.js';
+
+/**
+ * Which isolation the kernel gives agent commands here, found once per process by trying it.
+ *
+ *   namespaces        every command in fresh mount, pid, ipc and uts namespaces (bubblewrap);
+ *                     the network of a task through pasta (egress, no host loopback)
+ *   namespaces, network off   the same, with only a loopback interface
+ *   host              no isolation beyond the policy and path checks (CODEGOD_SANDBOX=host)
+ *   unavailable       the kernel refused; agent commands are refused, with the reason and its fix
+ */
+
+export interface IsolationSettings {
+  mode: 'auto' | 'namespaces' | 'host';
+  network: 'on' | 'off';
+  /** Processes all commands of one task may have at once. */
+  pids: number;
+  /** RLIMIT_DATA of each process, in MiB. */
+  memoryMb: number;
+  /** RLIMIT_CPU of each process, in seconds. */
+  cpuSeconds: number;
+  bwrap: string;
+  pasta: string;
+  /** Paths commands must not see: secret files, state directories. */
+  hide: string[];
+}
+
+/** The programs a namespace tier runs, as absolute paths. */
+export interface IsolationPrograms {
+  bwrap: string;
+  nsenter: string;
+  prlimit: string;
+  setpriv: string;
+  /** Absent with the network off. */
+  pasta?: string;
+}
+
+export type Isolation =
+  | { tier: 'namespaces'; settings: IsolationSettings; programs: IsolationPrograms; pidsCgroup: string | null; description: string }
+  | { tier: 'host'; settings: IsolationSettings; description: string; warning: string }
+  | { tier: 'unavailable'; settings: IsolationSettings; description: string; reason: string };
+
+/** Where secrets live in the shipped deployments (compose and Kubernetes secrets). */
+const SECRET_DIRS = ['/run/secrets', '/var/run/secrets'];
+
+export function isolationSettings(config: Config): IsolationSettings {
+  const files = [config.REDIS_PASSWORD_FILE, config.LLM_API_KEY_FILE, config.CODEGOD_API_TOKEN_FILE].filter((p): p is string => p !== undefined);
+  return {
+    mode: config.CODEGOD_SANDBOX,
+    network: config.CODEGOD_SANDBOX_NETWORK,
+    pids: config.CODEGOD_SANDBOX_PIDS,
+    memoryMb: config.CODEGOD_SANDBOX_MEMORY_MB,
+    cpuSeconds: config.CODEGOD_SANDBOX_CPU_SECONDS,
+    bwrap: config.CODEGOD_SANDBOX_BWRAP,
+    pasta: config.CODEGOD_SANDBOX_PASTA,
+    hide: [...SECRET_DIRS, ...files, ...config.CODEGOD_SANDBOX_HIDE],
+  };
+}
+
+/** `name` as an executable path: itself when it holds a slash, else the first match on PATH. */
+export function findProgram(name: string, path = process.env.PATH ?? ''): string | null {
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes('/')) return executable(name) ? name : null;
+  for (const dir of path.split(delimiter)) {
+    if (dir === '' || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    if (executable(candidate)) return candidate;
+  }
+  return null;
+}
+
+const FIX_HOST = 'or set CODEGOD_SANDBOX=host to run agent commands without isolation';
+
+function run(file: string, args: string[]): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 10_000, env: { PATH: process.env.PATH ?? '' } }, (err, _stdout, stderr) => {
+      resolve({ ok: !err, stderr: String(stderr).trim() || (err ? err.message : '') });
+    });
+  });
+}
+
+/**
+ * A pids cgroup codegod may create task groups under: cgroup v2 with the pids controller
+ * delegated to the root group, or v1's pids hierarchy. Null where neither is writable; the
+ * limit then falls back to RLIMIT_NPROC, which the kernel does not apply to root.
+ */
+function pidsCgroupBase(): string | null {
+  const candidates: string[] = [];
+  try {
+    if (existsSync('/sys/fs/cgroup/cgroup.subtree_control')) candidates.push('/sys/fs/cgroup/codegod-sandbox');
+  } catch {
+    /* not v2 */
+  }
+  if (existsSync('/sys/fs/cgroup/pids/cgroup.procs')) candidates.push('/sys/fs/cgroup/pids/codegod-sandbox');
+  for (const base of candidates) {
+    try {
+      mkdirSync(base, { recursive: true });
+      const probe = join(base, `probe-${process.pid}`);
+      mkdirSync(probe);
+      try {
+        writeFileSync(join(probe, 'pids.max'), '16');
+      } finally {
+        rmdirSync(probe);
+      }
+      return base;
+    } catch {
+      /* not writable here */
+    }
+  }
+  return null;
+}
+
+function describeNamespaces(s: IsolationSettings, pidsCgroup: string | null): string {
+  const net = s.network === 'on' ? 'network through pasta (egress, no host loopback)' : 'network off (loopback only)';
+  const pids = pidsCgroup !== null ? `${s.pids} processes per task (cgroup)` : process.getuid?.() === 0 ? 'no process limit (root without a writable pids cgroup)' : `${s.pids} processes (RLIMIT_NPROC)`;
+  return `namespaces${s.network === 'off' ? ', network off' : ''}: bubblewrap mount/pid/ipc/uts namespaces, ${net}, ${pids}, ${s.memoryMb} MiB heap and ${s.cpuSeconds} CPU s per process`;
+}
+
+/** Tries the isolation the settings ask for; never throws. */
+export async function detectIsolation(settings: IsolationSettings): Promise<Isolation> {
+  if (settings.mode === 'host') {
+    return {
+      tier: 'host',
+      settings,
+      description: 'host: agent commands run without namespaces (CODEGOD_SANDBOX=host); only the command policy and path checks stand between them and this machine',
+      warning: 'CODEGOD_SANDBOX=host: agent commands run WITHOUT kernel isolation; they can read this machine and reach its services',
+    };
+  }
+  const unavailable = (reason: string): Isolation => ({ tier: 'unavailable', settings, reason, description: `unavailable: ${reason}` });
+  const bwrap = findProgram(settings.bwrap);
+  if (bwrap === null) return unavailable(`bubblewrap (${settings.bwrap}) not found: install it (apt-get install bubblewrap), ${FIX_HOST}`);
+  const tools = { nsenter: findProgram('nsenter'), prlimit: findProgram('prlimit'), setpriv: findProgram('setpriv') };
+  const missing = Object.entries(tools).filter(([, p]) => p === null).map(([n]) => n);
+  if (missing.length > 0) return unavailable(`${missing.join(', ')} not found: install util-linux, ${FIX_HOST}`);
+  let pasta: string | undefined;
+  if (settings.network === 'on') {
+    pasta = findProgram(settings.pasta) ?? undefined;
+    if (pasta === undefined) {
+      return unavailable(`pasta (${settings.pasta}) not found: install passt (apt-get install passt), or set CODEGOD_SANDBOX_NETWORK=off, ${FIX_HOST}`);
+    }
+  }
+  const tried = await run(bwrap, ['--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--', 'true']);
+  if (!tried.ok) {
+    const why = tried.stderr.split('\n')[0]?.replace(/^bwrap: /, '') ?? 'failed';
+    return unavailable(`bubblewrap cannot create namespaces here (${why}): allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or a seccomp profile that permits them in a container), ${FIX_HOST}`);
+  }
+  const pidsCgroup = pidsCgroupBase();
+  const programs: IsolationPrograms = { bwrap, nsenter: tools.nsenter!, prlimit: tools.prlimit!, setpriv: tools.setpriv!, ...(pasta ? { pasta } : {}) };
+  return { tier: 'namespaces', settings, programs, pidsCgroup, description: describeNamespaces(settings, pidsCgroup) };
+}
+
+const detected = new Map<string, Promise<Isolation>>();
+
+/** detectIsolation, once per process for the same settings. */
+export function isolationFor(settings: IsolationSettings): Promise<Isolation> {
+  const key = JSON.stringify(settings);
+  let found = detected.get(key);
+  if (!found) {
+    found = detectIsolation(settings);
+    detected.set(key, found);
+  }
+  return found;
+}
