@@ -161,6 +161,29 @@ export interface OrchestratorOptions {
 }
 
 /** The sandbox of a task's workspace (shared/sandbox/). */
+/** The isolated executor (shared/sandbox/executor): what the kernel walls agent commands with. */
+export interface IsolationOptions {
+  /** CODEGOD_SANDBOX: auto uses namespaces and refuses commands where the kernel cannot give them; host runs them unisolated. @default 'auto' */
+  mode: 'auto' | 'namespaces' | 'host';
+  /** CODEGOD_SANDBOX_NETWORK: on gives egress through pasta without the host's loopback; off leaves only lo. @default 'on' */
+  network: 'on' | 'off';
+  /** CODEGOD_SANDBOX_PIDS: processes all commands of one task may have at once. @default 512 */
+  pids: number;
+  /** CODEGOD_SANDBOX_MEMORY_MB: RLIMIT_DATA of each process, in MiB. @default 2048 */
+  memoryMb: number;
+  /** CODEGOD_SANDBOX_CPU_SECONDS: RLIMIT_CPU of each process. @default 600 */
+  cpuSeconds: number;
+  /** CODEGOD_SANDBOX_BWRAP. @default 'bwrap' */
+  bwrap: string;
+  /** CODEGOD_SANDBOX_PASTA. @default 'pasta' */
+  pasta: string;
+  /** Paths commands must not see: the deployments' secret directories, every *_FILE secret, CODEGOD_SANDBOX_HIDE. */
+  hide: string[];
+}
+
+/** Where secrets live in the shipped deployments (compose and Kubernetes secrets). */
+const SECRET_DIRS = ['/run/secrets', '/var/run/secrets'];
+
 export interface SandboxOptions {
   /** CODEGOD_WORKSPACE_ROOT: builds' workspaces live below it. @default './workspaces' */
   workspaceRoot: string;
@@ -170,6 +193,7 @@ export interface SandboxOptions {
   outputCapBytes: number;
   /** CODEGOD_DOCKER_HOST: docker actions are refused when unset. @default none */
   dockerHost?: string | undefined;
+  isolation: IsolationOptions;
 }
 
 export interface CodegodOptions {
@@ -283,6 +307,20 @@ export function compileOptions(config: Config): CodegodOptions {
       commandTimeoutMs: config.CODEGOD_COMMAND_TIMEOUT_MS,
       outputCapBytes: config.CODEGOD_OUTPUT_CAP_BYTES,
       dockerHost: config.CODEGOD_DOCKER_HOST,
+      isolation: {
+        mode: config.CODEGOD_SANDBOX,
+        network: config.CODEGOD_SANDBOX_NETWORK,
+        pids: config.CODEGOD_SANDBOX_PIDS,
+        memoryMb: config.CODEGOD_SANDBOX_MEMORY_MB,
+        cpuSeconds: config.CODEGOD_SANDBOX_CPU_SECONDS,
+        bwrap: config.CODEGOD_SANDBOX_BWRAP,
+        pasta: config.CODEGOD_SANDBOX_PASTA,
+        hide: [
+          ...SECRET_DIRS,
+          ...[config.REDIS_PASSWORD_FILE, config.LLM_API_KEY_FILE, config.CODEGOD_API_TOKEN_FILE].filter((p): p is string => p !== undefined),
+          ...config.CODEGOD_SANDBOX_HIDE,
+        ],
+      },
     },
   };
 }

@@ -11,21 +11,21 @@ import { MemoryStore } from '../shared/memory/store.js';
 import { compileOptions, type CodegodOptions } from '../shared/options.js';
 import { onShutdown, runMain } from '../shared/process.js';
 import type { Running, WorkerProgram } from '../shared/programs.js';
-import { isolationFor, isolationSettings } from '../shared/sandbox/executor/isolation.js';
+import { isolationFor } from '../shared/sandbox/executor/isolation.js';
 import { scrubProcessEnv } from '../shared/sandbox/sandbox.js';
 import { ScriptedExecutor } from './executors/scripted.js';
 
 /** The agent stack (LLM client, sandbox, roles) is loaded only by workers that use it. */
 export async function createExecutor(config: Config, options: CodegodOptions, logger: Logger): Promise<TaskExecutor> {
   if (config.CODEGOD_EXECUTOR === 'scripted') return new ScriptedExecutor();
-  await reportIsolation(config, logger);
+  await reportIsolation(options, logger);
   const { openAgentExecutor } = await import('./executors/agent.js');
-  return openAgentExecutor(config, options, logger);
+  return openAgentExecutor(options, logger);
 }
 
 /** The worker's first line names the isolation agent commands get (detected once, here). */
-async function reportIsolation(config: Config, logger: Logger): Promise<void> {
-  const isolation = await isolationFor(isolationSettings(config));
+async function reportIsolation(options: CodegodOptions, logger: Logger): Promise<void> {
+  const isolation = await isolationFor(options.sandbox.isolation);
   if (isolation.tier === 'host') logger.warn({ isolation: isolation.tier }, isolation.warning);
   else if (isolation.tier === 'unavailable') logger.error({ isolation: isolation.tier }, `isolation ${isolation.description}; agent tasks will fail until fixed`);
   else logger.info({ isolation: isolation.tier }, `isolation ${isolation.description}`);

@@ -11,7 +11,7 @@ import { ROLES } from '../../shared/domain/roles.js';
 import { agentViews, MASTER_ROLE, type AgentView, type CliContext } from './context.js';
 import { withTimeout } from '../../shared/timeout.js';
 import { EXIT } from './exit-codes.js';
-import { detectIsolation, isolationSettings, type Isolation } from '../../shared/sandbox/executor/isolation.js';
+import { detectIsolation, type Isolation } from '../../shared/sandbox/executor/isolation.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -192,7 +192,7 @@ export async function doctorCommand(ctx: CliContext, opts: { json?: boolean }): 
     redisChecks(config),
     llmCheck(ctx, config),
     workspaceCheck(resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT)),
-    detectIsolation(isolationSettings(config)).then(isolationCheck),
+    detectIsolation(compileOptions(config).sandbox.isolation).then(isolationCheck),
   ]);
   const results = [...redis.server, llm, ...redis.agents, workspace, isolation];
   const ok = results.every((r) => r.status !== 'fail');

@@ -500,7 +500,7 @@ async function todoAppPrompts(redisUrl: string, workspaceRoot: string): Promise<
     openRoleWorker({
       options,
       role,
-      executor: openAgentExecutor(config, options, logger),
+      executor: openAgentExecutor(options, logger),
       logger,
       agentId: `bench-ctx-${role}`,
       hooks: (s, r) => orchestratorHooks(s, new MemoryStore(r, s.keys, logger), logger),
@@ -609,7 +609,7 @@ async function main(): Promise<void> {
     scheduler = new Scheduler(redis, keys, options.scheduler, logger);
     const gauge: WaitGauge = { perWorker: Array.from({ length: O.workers }, () => 0), epoch: performance.now(), changes: [], insideMs: 0 };
     for (let i = 0; i < O.workers; i++) {
-      const executor = openAgentExecutor(config, options, logger);
+      const executor = openAgentExecutor(options, logger);
       gaugeWaiting(executor.client, gauge, i);
       workers.push(openRoleWorker({ options, role: 'backend', executor, logger, agentId: `bench-backend-${i}` }));
     }

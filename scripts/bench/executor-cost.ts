@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../../shared/config.js';
-import { detectIsolation, isolationSettings } from '../../shared/sandbox/executor/isolation.js';
+import { detectIsolation } from '../../shared/sandbox/executor/isolation.js';
+import { compileOptions } from '../../shared/options.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { AuditSink } from '../../shared/telemetry/audit.js';
 
@@ -40,7 +41,7 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
 }
 
 export async function measureExecutor(config: Config, workspaceRoot: string, runs = 60): Promise<ExecutorCost> {
-  const settings = isolationSettings(config);
+  const settings = compileOptions(config).sandbox.isolation;
   const isolated = await detectIsolation({ ...settings, mode: 'namespaces' });
   if (isolated.tier !== 'namespaces') throw new Error(`the executor cannot be measured here: ${isolated.description}`);
   const host = await Sandbox.forBuild({ root: workspaceRoot, buildId: 'bench-host', sink: NO_AUDIT, isolation: await detectIsolation({ ...settings, mode: 'host' }) });

@@ -1,6 +1,7 @@
 import type { Config } from '../../shared/config.js';
 import { errorMessage } from '../../shared/domain/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import { compileOptions } from '../../shared/options.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { AuditSink } from '../../shared/telemetry/audit.js';
 import type { ActionContext, KnowledgeAccess } from '../../workers/actions/action.js';
@@ -47,8 +48,8 @@ export class BuildJudge {
   ) {}
 
   static async open(config: Config, buildId: string, knowledge: Record<string, string>, logger: Logger, signal: AbortSignal): Promise<BuildJudge> {
-    const sandbox = await Sandbox.fromConfig(config, { buildId, sink: NO_AUDIT, taskId: 'eval', agentId: 'eval', logger });
-    const ctx: ActionContext = { sandbox, signal, config, buildId, taskId: 'eval', role: 'testing', knowledge: READ_ONLY_KNOWLEDGE(knowledge), logger };
+    const sandbox = await Sandbox.fromOptions(compileOptions(config).sandbox, { buildId, sink: NO_AUDIT, taskId: 'eval', agentId: 'eval', logger });
+    const ctx: ActionContext = { sandbox, signal, buildId, taskId: 'eval', role: 'testing', knowledge: READ_ONLY_KNOWLEDGE(knowledge), logger };
     return new BuildJudge(sandbox, ctx);
   }
 

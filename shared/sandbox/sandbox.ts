@@ -9,9 +9,10 @@ import type { CommandResult } from './command-runner.js';
 import { checkCommand, checkEnvironment } from './policy/check.js';
 import { shellScript } from './shell/script.js';
 import { listOp, OP_EXIT, readOp, statOp, writeOp, type OpRunner } from './executor/file-ops.js';
-import { isolationFor, isolationSettings, type Isolation } from './executor/isolation.js';
+import { isolationFor, type Isolation } from './executor/isolation.js';
 import { TaskNamespace } from './executor/task-namespace.js';
-import { ConfigSchema, type Config } from '../config.js';
+import { ConfigSchema } from '../config.js';
+import type { SandboxOptions } from '../options.js';
 import { CodegodError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 
@@ -160,7 +161,8 @@ function shown(p: string): string {
 // ---------------------------------------------------------------------------------------------
 // The sandbox
 
-export interface SandboxOptions {
+/** One build's sandbox; forBuild's argument. */
+export interface BuildSandboxOptions {
   /** Directory holding every build's workspace (CODEGOD_WORKSPACE_ROOT). */
   root: string;
   buildId: string;
@@ -291,7 +293,7 @@ export class Sandbox {
   ) {}
 
   /** Creates (mkdir -p) and opens the workspace `<root>/<buildId>`. */
-  static async forBuild(options: SandboxOptions): Promise<Sandbox> {
+  static async forBuild(options: BuildSandboxOptions): Promise<Sandbox> {
     if (!BUILD_DIR_NAME.test(options.buildId)) {
       throw new CodegodError('SANDBOX_PATH', `${shown(options.buildId)}: not usable as a workspace directory name`);
     }
@@ -312,24 +314,29 @@ export class Sandbox {
     return new Sandbox(workspace, options.buildId, options.sink, limits, context, options.logger, executor);
   }
 
-  /** The build's sandbox with limits and isolation taken from the config (isolation detected once per process). */
-  static async fromConfig(
-    config: Config,
-    options: Pick<SandboxOptions, 'buildId' | 'sink' | 'taskId' | 'agentId' | 'logger'>,
+  /** The build's sandbox with the deployment's limits and isolation (detected once per process). */
+  static async fromOptions(
+    deployment: SandboxOptions,
+    options: Pick<BuildSandboxOptions, 'buildId' | 'sink' | 'taskId' | 'agentId' | 'logger'>,
   ): Promise<Sandbox> {
     return Sandbox.forBuild({
       ...options,
-      root: config.CODEGOD_WORKSPACE_ROOT,
-      commandTimeoutMs: config.CODEGOD_COMMAND_TIMEOUT_MS,
-      outputCapBytes: config.CODEGOD_OUTPUT_CAP_BYTES,
-      dockerHost: config.CODEGOD_DOCKER_HOST,
-      isolation: await isolationFor(isolationSettings(config)),
+      root: deployment.workspaceRoot,
+      commandTimeoutMs: deployment.commandTimeoutMs,
+      outputCapBytes: deployment.outputCapBytes,
+      dockerHost: deployment.dockerHost,
+      isolation: await isolationFor(deployment.isolation),
     });
   }
 
   /** The same workspace and executor, recording its actions under another task and agent. */
   forTask(context: { taskId?: string; agentId?: string }): Sandbox {
     return new Sandbox(this.workspace, this.buildId, this.sink, this.limits, context, this.logger, this.executor);
+  }
+
+  /** The Docker endpoint commands get as DOCKER_HOST; without one, docker is refused. */
+  get dockerHost(): string | undefined {
+    return this.limits.dockerHost;
   }
 
   /** The isolation in force, for logs and refusals. */

@@ -4,11 +4,12 @@
  * `ready` and waits to be killed. Arguments: workspace root, build id, daemon marker.
  */
 import type { AuditSink } from '../../shared/telemetry/audit.js';
-import { detectIsolation, type IsolationSettings } from '../../shared/sandbox/executor/isolation.js';
+import { detectIsolation, } from '../../shared/sandbox/executor/isolation.js';
+import type { IsolationOptions } from '../../shared/options.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 
 const [root, buildId, marker] = process.argv.slice(2) as [string, string, string];
-const settings: IsolationSettings = { mode: 'namespaces', network: 'on', pids: 256, memoryMb: 1024, cpuSeconds: 60, bwrap: 'bwrap', pasta: 'pasta', hide: [] };
+const settings: IsolationOptions = { mode: 'namespaces', network: 'on', pids: 256, memoryMb: 1024, cpuSeconds: 60, bwrap: 'bwrap', pasta: 'pasta', hide: [] };
 const sink: AuditSink = { record: async () => undefined };
 const sandbox = await Sandbox.forBuild({ root, buildId, sink, isolation: await detectIsolation(settings) });
 const script = `setsid sh -c 'sleep ${marker} & exit 0'; sleep ${marker}`;

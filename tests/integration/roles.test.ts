@@ -57,14 +57,13 @@ interface World {
   write(files: Record<string, string>): Promise<void>;
 }
 
-async function world(role: Role, options: { configDockerHost?: string; sandboxDockerHost?: string } = {}): Promise<World> {
+async function world(role: Role, options: { dockerHost?: string } = {}): Promise<World> {
   const root = await mkdtemp(join(tmpdir(), 'codegod-roles-'));
   roots.push(root);
   const sink = new MemorySink();
   const config = loadConfig({
     LOG_LEVEL: 'silent',
     CODEGOD_WORKSPACE_ROOT: root,
-    ...(options.configDockerHost ? { CODEGOD_DOCKER_HOST: options.configDockerHost } : {}),
   });
   const sandbox = await Sandbox.forBuild({
     root,
@@ -72,15 +71,15 @@ async function world(role: Role, options: { configDockerHost?: string; sandboxDo
     sink,
     taskId: 't1',
     commandTimeoutMs: 60_000,
-    ...(options.sandboxDockerHost ? { dockerHost: options.sandboxDockerHost } : {}),
+    ...(options.dockerHost ? { dockerHost: options.dockerHost } : {}),
   });
   const knowledge = new MemoryKnowledge();
   const definition = roleDefinition(role);
   const signal = new AbortController().signal;
-  const ctx: ActionContext = { sandbox, signal, config, buildId: 'build-1', taskId: 't1', role, knowledge, logger: createLogger('silent') };
+  const ctx: ActionContext = { sandbox, signal, buildId: 'build-1', taskId: 't1', role, knowledge, logger: createLogger('silent') };
   const task = { id: 't1', role, title: 'task', description: 'task', dependsOn: [], acceptanceCriteria: [] };
   return {
-    verify: async () => (await definition.verify?.({ sandbox, signal, config, knowledge: await knowledge.get(), task })) ?? [],
+    verify: async () => (await definition.verify?.({ sandbox, signal, knowledge: await knowledge.get(), task })) ?? [],
     sandbox,
     sink,
     knowledge,
@@ -90,7 +89,6 @@ async function world(role: Role, options: { configDockerHost?: string; sandboxDo
       definition.observe({
         sandbox,
         signal,
-        config,
         knowledge: await knowledge.get(),
         task: { id: 't1', role, title: 'task', description: 'task', dependsOn: [], acceptanceCriteria: [] },
       }),
@@ -534,13 +532,7 @@ describe('devops role', () => {
 
   it('runs docker against the configured endpoint through the sandbox', async () => {
     const host = 'tcp://127.0.0.1:9';
-    const refusedBySandbox = await world('devops', { configDockerHost: host });
-    await refusedBySandbox.write({ Dockerfile: 'FROM scratch\n' });
-    const refused = await refusedBySandbox.act('build_image', { tag: 'app:1' });
-    expect(refused.ok).toBe(false);
-    expect(refused.output).toMatch(/refused: docker is not available/);
-
-    const w = await world('devops', { configDockerHost: host, sandboxDockerHost: host });
+    const w = await world('devops', { dockerHost: host });
     await w.write({ Dockerfile: 'FROM scratch\n' });
     const built = await w.act('build_image', { tag: 'app:1' });
     // Nothing listens on the endpoint: the command runs and fails.

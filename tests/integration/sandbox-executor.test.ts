@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectIsolation, type Isolation, type IsolationSettings } from '../../shared/sandbox/executor/isolation.js';
+import { detectIsolation, type Isolation } from '../../shared/sandbox/executor/isolation.js';
+import type { IsolationOptions } from '../../shared/options.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import type { AuditSink } from '../../shared/telemetry/audit.js';
 
@@ -18,7 +19,7 @@ import type { AuditSink } from '../../shared/telemetry/audit.js';
 
 const sink: AuditSink = { record: async () => undefined };
 const b64 = (script: string) => `echo ${Buffer.from(script).toString('base64')} | base64 -d | sh`;
-const SETTINGS: IsolationSettings = { mode: 'auto', network: 'on', pids: 128, memoryMb: 512, cpuSeconds: 30, bwrap: 'bwrap', pasta: 'pasta', hide: [] };
+const SETTINGS: IsolationOptions = { mode: 'auto', network: 'on', pids: 128, memoryMb: 512, cpuSeconds: 30, bwrap: 'bwrap', pasta: 'pasta', hide: [] };
 
 let root: string;
 let outside: string;

@@ -9,7 +9,7 @@ import { createKeys, type Keys } from '../../shared/redis/keys.js';
 import { createRedis } from '../../shared/redis/connection.js';
 import { Sandbox } from '../../shared/sandbox/sandbox.js';
 import { testConfig } from '../helpers/config.js';
-import { redisOptions } from '../../shared/options.js';
+import { compileOptions, redisOptions } from '../../shared/options.js';
 
 let root: string;
 let redis: Redis;
@@ -26,7 +26,7 @@ beforeAll(async () => {
   });
   redis = createRedis(redisOptions(config), 'client');
   keys = createKeys(config.CODEGOD_PREFIX);
-  const base = await Sandbox.fromConfig(config, { buildId, sink: new RedisAuditSink(redis, keys, buildId) });
+  const base = await Sandbox.fromOptions(compileOptions(config).sandbox, { buildId, sink: new RedisAuditSink(redis, keys, buildId) });
   // A short grace keeps the SIGKILL cases fast.
   sandbox = (await Sandbox.forBuild({
     root,

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Role } from '../../shared/domain/roles.js';
 import type { Sandbox } from '../../shared/sandbox/sandbox.js';
@@ -37,7 +36,6 @@ export interface KnowledgeAccess {
 export interface ActionContext {
   sandbox: Sandbox;
   signal: AbortSignal;
-  config: Config;
   buildId: string;
   taskId: string;
   role: Role;

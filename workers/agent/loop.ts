@@ -177,7 +177,7 @@ export class AgentLoop {
       task.setPhase('observing');
       const t0 = Date.now();
       const knowledge = await deps.knowledge.get();
-      const obs = await deps.role.observe({ sandbox: deps.sandbox, signal: task.signal, config: deps.actionContext.config, task: task.spec, knowledge });
+      const obs = await deps.role.observe({ sandbox: deps.sandbox, signal: task.signal, task: task.spec, knowledge });
       it.observe = { facts: obs.facts, findings: obs.findings.slice(0, 20).map((f) => clip(f, 500)), ms: Date.now() - t0 };
       // Read before this iteration's notes land, so the context holds only earlier attempts.
       await this.contextOf(task, state, it);
@@ -312,7 +312,7 @@ export class AgentLoop {
     const { deps } = this;
     if (!deps.role.verify) return [];
     const knowledge = await deps.knowledge.get();
-    return deps.role.verify({ sandbox: deps.sandbox, signal: task.signal, config: deps.actionContext.config, task: task.spec, knowledge });
+    return deps.role.verify({ sandbox: deps.sandbox, signal: task.signal, task: task.spec, knowledge });
   }
 
   /** Runs one success check in the sandbox: the verdict is code's, not the model's. */

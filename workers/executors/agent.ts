@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RedisAuditSink } from '../../shared/telemetry/audit.js';
-import type { Config } from '../../shared/config.js';
-import type { AgentOptions, CodegodOptions } from '../../shared/options.js';
+import type { AgentOptions, CodegodOptions, SandboxOptions } from '../../shared/options.js';
 import { CodegodError, DataCorruptError, errorMessage } from '../../shared/domain/errors.js';
 import { Scheduler } from '../../shared/engine/scheduler.js';
 import { createKeys, type Keys } from '../../shared/redis/keys.js';
@@ -50,13 +49,10 @@ export class AgentExecutor implements TaskExecutor {
   private readonly scheduler: Scheduler;
   private readonly release: (() => Promise<void>) | undefined;
 
-  /**
-   * `config` is read only by the sandbox and the actions' context, whose options are their
-   * own; everything else comes from `options` and `deps`.
-   */
+  /** `sandboxOptions` makes each task's sandbox; connections and clients come in `deps`. */
   constructor(
-    private readonly config: Config,
     private readonly options: AgentOptions,
+    private readonly sandboxOptions: SandboxOptions,
     deps: AgentExecutorDeps,
   ) {
     const { redis, keys, logger } = deps;
@@ -79,7 +75,7 @@ export class AgentExecutor implements TaskExecutor {
   async execute(ctx: TaskContext): Promise<unknown> {
     const { buildId, taskId } = ctx;
     const effects = new TaskEffects(new RedisAuditSink(this.redis, this.keys, buildId));
-    const sandbox = await Sandbox.fromConfig(this.config, { buildId, sink: effects, taskId, agentId: ctx.agentId, logger: ctx.logger });
+    const sandbox = await Sandbox.fromOptions(this.sandboxOptions, { buildId, sink: effects, taskId, agentId: ctx.agentId, logger: ctx.logger });
     // Where isolation was asked for and the kernel cannot give it, the task fails with the
     // reason and its fix before any agent action (retrying would meet the same kernel).
     if (sandbox.isolation?.tier === 'unavailable') throw new TaskFailedError(`agent commands are refused: ${sandbox.isolation.reason}`, false);
@@ -115,7 +111,7 @@ export class AgentExecutor implements TaskExecutor {
       maxIterations: this.options.maxIterations,
       crash: this.crash,
       beforeLlm: () => this.checkBudget(buildId),
-      actionContext: { config: this.config, buildId, taskId, role: ctx.role },
+      actionContext: { buildId, taskId, role: ctx.role },
       effects,
       promptBudget: this.options.promptBudgetTokens,
     });
@@ -166,13 +162,13 @@ export class AgentExecutor implements TaskExecutor {
  * An agent executor on a connection, scheduler and LLM client of its own, all closed with it:
  * what a worker process runs.
  */
-export function openAgentExecutor(config: Config, options: CodegodOptions, logger: Logger): AgentExecutor {
+export function openAgentExecutor(options: CodegodOptions, logger: Logger): AgentExecutor {
   const redis = createRedis(options.redis, 'service');
   redis.on('error', (err) => logger.warn({ err: errorMessage(err) }, 'redis connection error; retrying'));
   const keys = createKeys(options.redis.prefix);
   const scheduler = new Scheduler(redis, keys, options.scheduler, logger);
   const llm = new LlmClient(options.llm, { recorder: new RedisUsageRecorder(redis, keys), logger });
-  return new AgentExecutor(config, options.agent, {
+  return new AgentExecutor(options.agent, options.sandbox, {
     redis,
     keys,
     llm,

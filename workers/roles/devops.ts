@@ -124,7 +124,7 @@ export function mergeEnvFile(existing: string, vars: Record<string, string>): { 
 
 /** Runs `docker -H <endpoint> …`, or fails without running anything when no endpoint is configured. */
 async function docker(ctx: ActionContext, args: string[]): Promise<ActionResult> {
-  const host = ctx.config.CODEGOD_DOCKER_HOST;
+  const host = ctx.sandbox.dockerHost;
   if (host === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
   return runCommand(ctx, { command: 'docker', args: ['-H', host, ...args] });
 }
@@ -173,7 +173,7 @@ export const buildImageAction = defineSandboxAction({
   description: 'Build a Docker image from a directory with a Dockerfile (docker build -t tag context). Needs a configured Docker endpoint.',
   params: z.object({ tag: ImageParam, context: PathParam.refine((p) => !p.startsWith('-'), 'a directory, not an option').default('.') }),
   async run({ tag, context }, ctx) {
-    if (ctx.config.CODEGOD_DOCKER_HOST === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
+    if (ctx.sandbox.dockerHost === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
     if ((await statPath(ctx.sandbox, context))?.type !== 'dir') return { ok: false, output: `${context}: no such directory` };
     if ((await statOrNull(ctx.sandbox, `${context}/Dockerfile`))?.type !== 'file') {
       return { ok: false, output: `no Dockerfile in ${context}; write one with create_dockerfile` };
@@ -203,7 +203,7 @@ export const deployAction = defineSandboxAction({
   description: 'Deploy with docker compose: docker compose -f <target> up -d --build, target being a compose file in the workspace. Needs a configured Docker endpoint.',
   params: z.object({ target: PathParam.regex(/^(?!-).*\.ya?ml$/, 'a compose file such as docker-compose.yml') }),
   async run({ target }, ctx) {
-    if (ctx.config.CODEGOD_DOCKER_HOST === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
+    if (ctx.sandbox.dockerHost === undefined) return { ok: false, output: NO_DOCKER_ENDPOINT };
     if ((await statPath(ctx.sandbox, target))?.type !== 'file') return { ok: false, output: `${target}: no such compose file` };
     return docker(ctx, ['compose', '-f', target, 'up', '-d', '--build']);
   },
@@ -259,7 +259,7 @@ async function observe(ctx: ObserveContext): Promise<Observation> {
   const envKeys: Record<string, string[]> = {};
   for (const f of envFiles.slice(0, 10)) envKeys[f] = envFileKeys((await readTextOrNull(sandbox, f, 256 * 1024)) ?? '').slice(0, 100);
 
-  const endpoint = ctx.config.CODEGOD_DOCKER_HOST !== undefined;
+  const endpoint = ctx.sandbox.dockerHost !== undefined;
   findings.push(dockerfiles.length > 0 ? `Dockerfiles: ${dockerfiles.join(', ')}` : 'Dockerfile: none');
   if (rootUser.length > 0) findings.push(`Runs as root (no non-root USER): ${rootUser.join(', ')}`);
   findings.push(composeFiles.length > 0 ? `Compose files: ${composeFiles.join(', ')}` : 'Compose file: none');

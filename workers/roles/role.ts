@@ -1,4 +1,3 @@
-import type { Config } from '../../shared/config.js';
 import type { TaskSpec } from '../../shared/domain/plan.js';
 import type { Role } from '../../shared/domain/roles.js';
 import type { Sandbox } from '../../shared/sandbox/sandbox.js';
@@ -13,7 +12,6 @@ export interface Observation {
 export interface ObserveContext {
   sandbox: Sandbox;
   signal: AbortSignal;
-  config: Config;
   task: TaskSpec;
   /** The build's team knowledge (venv path, python version, entry point…). */
   knowledge: Record<string, string>;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import type { Config } from '../../config.js';
+import type { IsolationOptions } from '../../options.js';
 
 /**
  * Which isolation the kernel gives agent commands here, found once per process by trying it.
@@ -13,20 +13,6 @@ import type { Config } from '../../config.js';
  *   unavailable       the kernel refused; agent commands are refused, with the reason and its fix
  */
 
-export interface IsolationSettings {
-  mode: 'auto' | 'namespaces' | 'host';
-  network: 'on' | 'off';
-  /** Processes all commands of one task may have at once. */
-  pids: number;
-  /** RLIMIT_DATA of each process, in MiB. */
-  memoryMb: number;
-  /** RLIMIT_CPU of each process, in seconds. */
-  cpuSeconds: number;
-  bwrap: string;
-  pasta: string;
-  /** Paths commands must not see: secret files, state directories. */
-  hide: string[];
-}
 
 /** The programs a namespace tier runs, as absolute paths. */
 export interface IsolationPrograms {
@@ -39,26 +25,9 @@ export interface IsolationPrograms {
 }
 
 export type Isolation =
-  | { tier: 'namespaces'; settings: IsolationSettings; programs: IsolationPrograms; pidsCgroup: string | null; description: string }
-  | { tier: 'host'; settings: IsolationSettings; description: string; warning: string }
-  | { tier: 'unavailable'; settings: IsolationSettings; description: string; reason: string };
-
-/** Where secrets live in the shipped deployments (compose and Kubernetes secrets). */
-const SECRET_DIRS = ['/run/secrets', '/var/run/secrets'];
-
-export function isolationSettings(config: Config): IsolationSettings {
-  const files = [config.REDIS_PASSWORD_FILE, config.LLM_API_KEY_FILE, config.CODEGOD_API_TOKEN_FILE].filter((p): p is string => p !== undefined);
-  return {
-    mode: config.CODEGOD_SANDBOX,
-    network: config.CODEGOD_SANDBOX_NETWORK,
-    pids: config.CODEGOD_SANDBOX_PIDS,
-    memoryMb: config.CODEGOD_SANDBOX_MEMORY_MB,
-    cpuSeconds: config.CODEGOD_SANDBOX_CPU_SECONDS,
-    bwrap: config.CODEGOD_SANDBOX_BWRAP,
-    pasta: config.CODEGOD_SANDBOX_PASTA,
-    hide: [...SECRET_DIRS, ...files, ...config.CODEGOD_SANDBOX_HIDE],
-  };
-}
+  | { tier: 'namespaces'; settings: IsolationOptions; programs: IsolationPrograms; pidsCgroup: string | null; description: string }
+  | { tier: 'host'; settings: IsolationOptions; description: string; warning: string }
+  | { tier: 'unavailable'; settings: IsolationOptions; description: string; reason: string };
 
 /** `name` as an executable path: itself when it holds a slash, else the first match on PATH. */
 export function findProgram(name: string, path = process.env.PATH ?? ''): string | null {
@@ -120,14 +89,14 @@ function pidsCgroupBase(): string | null {
   return null;
 }
 
-function describeNamespaces(s: IsolationSettings, pidsCgroup: string | null): string {
+function describeNamespaces(s: IsolationOptions, pidsCgroup: string | null): string {
   const net = s.network === 'on' ? 'network through pasta (egress, no host loopback)' : 'network off (loopback only)';
   const pids = pidsCgroup !== null ? `${s.pids} processes per task (cgroup)` : process.getuid?.() === 0 ? 'no process limit (root without a writable pids cgroup)' : `${s.pids} processes (RLIMIT_NPROC)`;
   return `namespaces${s.network === 'off' ? ', network off' : ''}: bubblewrap mount/pid/ipc/uts namespaces, ${net}, ${pids}, ${s.memoryMb} MiB heap and ${s.cpuSeconds} CPU s per process`;
 }
 
 /** Tries the isolation the settings ask for; never throws. */
-export async function detectIsolation(settings: IsolationSettings): Promise<Isolation> {
+export async function detectIsolation(settings: IsolationOptions): Promise<Isolation> {
   if (settings.mode === 'host') {
     return {
       tier: 'host',
@@ -162,7 +131,7 @@ export async function detectIsolation(settings: IsolationSettings): Promise<Isol
 const detected = new Map<string, Promise<Isolation>>();
 
 /** detectIsolation, once per process for the same settings. */
-export function isolationFor(settings: IsolationSettings): Promise<Isolation> {
+export function isolationFor(settings: IsolationOptions): Promise<Isolation> {
   const key = JSON.stringify(settings);
   let found = detected.get(key);
   if (!found) {
