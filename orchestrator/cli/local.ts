@@ -93,6 +93,8 @@ export async function localBuild(ctx: CliContext, goal: string, opts: BuildOptio
   scrubProcessEnv();
   const redis = await localRedis(ctx, config);
   config = redis.config;
+  // Every build's state is in the private Redis's files: agents' commands must not read them.
+  if (redis.server) config = { ...config, CODEGOD_SANDBOX_HIDE: [...config.CODEGOD_SANDBOX_HIDE, resolve(ctx.io.cwd, LOCAL_REDIS_DIR)] };
   ctx.err(`codegod: local build: orchestrator and ${ROLES.join(', ')} workers run in this process; workspaces under ${resolve(ctx.io.cwd, config.CODEGOD_WORKSPACE_ROOT)}`);
   const kept = redis.server
     ? `its state is kept in ${LOCAL_REDIS_DIR} and it resumes with the next codegod build --local here`
