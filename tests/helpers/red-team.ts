@@ -49,7 +49,10 @@ export function hiddenPython(source: string, consts: Record<string, PyValue> = {
   const prelude = [
     'import os, sys, errno, base64',
     'def say(*a):',
-    '    print(*a, flush=True)',
+    '    try:',
+    '        print(*a, flush=True)',
+    '    except OSError:',
+    '        pass',
     'def why(e):',
     "    n = getattr(e, 'errno', None)",
     "    return errno.errorcode.get(n, type(e).__name__) if n else type(e).__name__",
