@@ -15,8 +15,8 @@ import { commandStep, dumpRedis, leakedSecrets, pythonStep, RAN, readTree, RedTe
 let world: RedTeamWorld;
 /** Another build's workspace beside the attacked one. */
 let neighbour: string;
-/** A canary secret in each outside place (victim/secret.txt): read_file must never return it. */
-const hidden = `rt-outside-secret-${randomBytes(8).toString('hex')}`;
+/** A canary secret in each outside place (victim/secret.txt), new for each test: read_file must never return it. */
+let hidden = '';
 
 beforeAll(async () => {
   world = await RedTeamWorld.start();
@@ -35,6 +35,7 @@ function places(): string[] {
 }
 
 beforeEach(() => {
+  hidden = `rt-outside-secret-${randomBytes(8).toString('hex')}`;
   for (const dir of places()) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'victim'), { recursive: true });
@@ -118,10 +119,15 @@ for name, target in zip(LINKS[::2], LINKS[1::2]):
 say(RAN)
 `;
 
-/** Swaps race/d (a directory) and race/s (a symlink to a directory outside) atomically, as fast as it can. */
+/**
+ * Swaps race/d (a directory) and race/s (a symlink to a directory outside) atomically, and
+ * back, then dwells: race/d is a symlink only now and then, so the workspace checks a file
+ * action makes first mostly pass, and a later open may still meet the symlink.
+ */
 const SWAPPER = `
 import ctypes, time
 libc = ctypes.CDLL(None, use_errno=True)
+swap = libc.renameat2
 os.makedirs('race/d', exist_ok=True)
 with open('race/d/secret.txt', 'w') as fh:
     fh.write('inside\\n')
@@ -130,14 +136,16 @@ if not os.path.islink('race/s'):
 swaps = 0
 failed = None
 end = time.time() + SECONDS
-while failed is None and time.time() < end and not os.path.exists('race/stop'):
-    for _ in range(500):
-        if libc.renameat2(-100, b'race/d', -100, b'race/s', 2) != 0:
+while failed is None and time.time() < end:
+    for _ in range(200):
+        if swap(-100, b'race/d', -100, b'race/s', 2) != 0 or swap(-100, b'race/d', -100, b'race/s', 2) != 0:
             failed = errno.errorcode.get(ctypes.get_errno(), '?')
             break
         swaps += 1
+        for _ in range(DWELL):
+            pass
 if os.path.islink('race/d'):
-    libc.renameat2(-100, b'race/d', -100, b'race/s', 2)
+    swap(-100, b'race/d', -100, b'race/s', 2)
 say('swaps', swaps, 'failed', failed)
 say(RAN)
 `;
@@ -238,29 +246,30 @@ describe('red team: the filesystem outside the workspace', () => {
     mkdirSync(outside, { recursive: true });
     writeFileSync(join(outside, 'secret.txt'), `${hidden}\n`);
     const before = outsideView();
-    const tries = Array.from({ length: 8 }, (_, i) => [
-      { action: 'write_file', params: { path: `race/d/pwned-${i}.txt`, content: 'PWNED' } },
-      { action: 'read_file', params: { path: 'race/d/secret.txt' } },
-    ]).flat();
-    const racer = [pythonStep(WAIT_FOR_SWAPPER, { RAN }), ...tries, { action: 'write_file', params: { path: 'race/stop', content: 'stop\n' } }];
-    world.script(
-      { swapper: [commandStep(SWAPPER, { OUTSIDE: outside, SECONDS: 15, RAN }, '', 25_000)] },
-      // Every iteration of the racer tries again while the swapper runs.
-      [{ match: { phase: 'plan', task: 'racer' }, reply: { steps: racer.map((s) => ({ ...s, expected: 'works' })), estimated_duration: '10 seconds', confidence: 0.9 } }],
+    // A plan holds at most 12 steps: mostly reads, which go on after a read that stayed inside.
+    const tries = Array.from({ length: 11 }, (_, i) =>
+      i % 4 === 3
+        ? { action: 'write_file', params: { path: `race/d/pwned-${i}.txt`, content: 'PWNED' } }
+        : { action: 'read_file', params: { path: 'race/d/secret.txt' } },
     );
-    const buildId = await world.build([
-      { id: 'swapper', role: 'testing' },
-      { id: 'racer', role: 'backend' },
-    ]);
+    const racer = [pythonStep(WAIT_FOR_SWAPPER, { RAN }), ...tries];
+    // Three racers, each trying again in every iteration while the swapper runs: a refused
+    // step ends an iteration, so one racer alone may lose the race by chance.
+    const racers = ['racer-1', 'racer-2', 'racer-3'];
+    world.script(
+      { swapper: [commandStep(SWAPPER, { OUTSIDE: outside, SECONDS: 12, DWELL: 1000, RAN }, '', 25_000)] },
+      racers.map((task) => ({ match: { phase: 'plan', task }, reply: { steps: racer.map((s) => ({ ...s, expected: 'works' })), estimated_duration: '10 seconds', confidence: 0.9 } })),
+    );
+    const buildId = await world.build([{ id: 'swapper', role: 'testing' }, ...racers.map((id) => ({ id, role: 'backend' }))]);
     await world.ended(buildId, 90_000);
     expect(outsideView()).toEqual(before);
     expect(readdirSync(outside)).toEqual(['secret.txt']);
-    expect(await secretTravelled(buildId, 'racer')).toEqual([]);
+    for (const r of racers) expect(await secretTravelled(buildId, r), r).toEqual([]);
     const swapper = await world.outputs(buildId, 'swapper', 'run_command');
     expect(swapper).toContain(RAN);
     expect(swapper).toMatch(/swaps [1-9]\d* failed None/);
-    const racerSteps = await world.steps(buildId, 'racer');
-    expect(racerSteps.filter((s) => s.action === 'write_file' || s.action === 'read_file').length).toBeGreaterThan(0);
+    const racerSteps = (await Promise.all(racers.map((r) => world.steps(buildId, r)))).flat();
+    expect(racerSteps.filter((s) => s.action === 'write_file' || s.action === 'read_file').length).toBeGreaterThan(3);
   }, 120_000);
 
   it('.git/config planting (core.fsmonitor, hooks) by a command and by write_file: nothing planted runs when a person runs git status in the output', async () => {
