@@ -242,7 +242,8 @@ describe('red team: the filesystem outside the workspace', () => {
   }, 90_000);
 
   it('the rename race: a directory swapped for a symlink to outside while write_file and read_file run: nothing written or read outside', async () => {
-    const outside = join(world.outside.home, 'race');
+    // Another build's workspace: what a build must never read or write.
+    const outside = join(neighbour, 'race');
     mkdirSync(outside, { recursive: true });
     writeFileSync(join(outside, 'secret.txt'), `${hidden}\n`);
     const before = outsideView();
@@ -253,9 +254,9 @@ describe('red team: the filesystem outside the workspace', () => {
         : { action: 'read_file', params: { path: 'race/d/secret.txt' } },
     );
     const racer = [pythonStep(WAIT_FOR_SWAPPER, { RAN }), ...tries];
-    // Three racers, each trying again in every iteration while the swapper runs: a refused
+    // Six racers, each trying again in every iteration while the swapper runs: a refused
     // step ends an iteration, so one racer alone may lose the race by chance.
-    const racers = ['racer-1', 'racer-2', 'racer-3'];
+    const racers = ['racer-1', 'racer-2', 'racer-3', 'racer-4', 'racer-5', 'racer-6'];
     world.script(
       { swapper: [commandStep(SWAPPER, { OUTSIDE: outside, SECONDS: 12, DWELL: 1000, RAN }, '', 25_000)] },
       racers.map((task) => ({ match: { phase: 'plan', task }, reply: { steps: racer.map((s) => ({ ...s, expected: 'works' })), estimated_duration: '10 seconds', confidence: 0.9 } })),
@@ -287,11 +288,11 @@ describe('red team: the filesystem outside the workspace', () => {
     await world.build([{ id: 'git', role: 'backend' }], buildId);
     await world.ended(buildId);
     const ws = world.workspace(buildId);
+    spawnSync('git', ['status'], { cwd: ws, env: { PATH: process.env.PATH ?? '', HOME: world.outside.home } });
+    expect(existsSync(ran), 'a planted hook ran').toBe(false);
     const config = readFileSync(join(ws, '.git', 'config'), 'utf8');
     expect(config).not.toMatch(/fsmonitor|hookspath/i);
     expect(readdirSync(join(ws, '.git', 'hooks')).filter((n) => !n.endsWith('.sample'))).toEqual([]);
-    spawnSync('git', ['status'], { cwd: ws, env: { PATH: process.env.PATH ?? '', HOME: world.outside.home } });
-    expect(existsSync(ran), 'a planted hook ran').toBe(false);
     const output = await world.outputs(buildId, 'git', 'run_python');
     expect(output).toContain(RAN);
     expect(output).toMatch(/APPEND E[A-Z]+/);
