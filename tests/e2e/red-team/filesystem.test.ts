@@ -25,7 +25,11 @@ beforeAll(async () => {
   neighbour = join(world.workspaceRoot, 'b-neighbour-0001');
 }, 60_000);
 
+/** Names an attack tried to create outside; removed at the end where it succeeded. */
+const strays: string[] = [];
+
 afterAll(async () => {
+  for (const p of strays) rmSync(p, { force: true });
   await world?.close();
 });
 
@@ -192,6 +196,7 @@ describe('red team: the filesystem outside the workspace', () => {
     const nb = basename(neighbour);
     const targets = [`../${nb}/canary.txt`, '../canary.txt', ...places().map((p) => join(p, 'canary.txt'))];
     const freshPaths = [`../${fresh}`, `../${nb}/${fresh}`, `/tmp/${fresh}`, `/var/tmp/${fresh}`, join(world.outside.home, fresh)];
+    strays.push(`/tmp/${fresh}`, `/var/tmp/${fresh}`);
     world.script({ writes: [pythonStep(WRITES, { TARGETS: targets, FRESH: freshPaths, DELETE: places().map((p) => join(p, 'delete-me.txt')), RAN })] });
     const buildId = await world.build([{ id: 'writes', role: 'backend' }]);
     await world.ended(buildId);
