@@ -8,7 +8,7 @@ import { commandHost } from './command-host.js';
 import type { CommandResult } from './command-runner.js';
 import { checkCommand, checkEnvironment } from './policy/check.js';
 import { shellScript } from './shell/script.js';
-import { listOp, OP_EXIT, readOp, statOp, writeOp, type OpRunner } from './executor/file-ops.js';
+import { disarmRepositoriesOp, listOp, OP_EXIT, readOp, statOp, writeOp, type OpRunner } from './executor/file-ops.js';
 import { isolationFor, type Isolation } from './executor/isolation.js';
 import { TaskNamespace } from './executor/task-namespace.js';
 import { ConfigSchema } from '../config.js';
@@ -264,6 +264,11 @@ class Executor {
     return this.started;
   }
 
+  /** The task's namespace if it was started; never starts one. */
+  get current(): Promise<TaskNamespace> | undefined {
+    return this.started;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const started = this.started;
@@ -344,8 +349,23 @@ export class Sandbox {
     return this.executor.isolation;
   }
 
-  /** Stops the task's executor: nothing a command of this sandbox started survives it. */
-  close(): Promise<void> {
+  /**
+   * Stops the task's executor: nothing a command of this sandbox started survives it. Before
+   * that, any git repository the task's commands made is disarmed (the workspace's own
+   * .git, if it had one, was read-only to them).
+   */
+  async close(): Promise<void> {
+    const current = this.executor.current;
+    if (current) {
+      try {
+        const ns = await current;
+        const ops = await this.nsOps();
+        const disarmed = ops ? await disarmRepositoriesOp(ops, this.workspace, ns.readOnlyRepository) : [];
+        if (disarmed.length > 0) this.logger?.warn({ ...this.definedContext(), disarmed: disarmed.map((p) => this.relative(p)) }, 'disarmed git repositories made by agent commands');
+      } catch (err) {
+        this.logger?.warn({ ...this.definedContext(), err: err instanceof Error ? err.message : String(err) }, 'could not check the workspace for repositories made by agent commands');
+      }
+    }
     return this.executor.close();
   }
 

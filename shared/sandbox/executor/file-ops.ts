@@ -102,6 +102,17 @@ export interface NsEntry {
   size: number;
 }
 
+// A repository a command made (or any .git beside the workspace's own, read-only one) would
+// run its config and hooks for whoever later runs git there; at the task's end each is
+// renamed out of git's sight, or removed when even that fails.
+const DISARM = `find "$1" -path "$2" -prune -o -name .git -prune -exec sh -c 'mv -f -T -- "$1" "$1.disabled-by-codegod" 2>/dev/null || rm -rf -- "$1"' sh {} \\; -print0`;
+
+/** Disarms every `.git` below `root` except `keep`; returns the paths it disarmed. */
+export async function disarmRepositoriesOp(run: OpRunner, root: string, keep: string | null): Promise<string[]> {
+  const out = await run(DISARM, [root, keep ?? '']);
+  return out.stdout.split('\0').filter((p) => p !== '');
+}
+
 /** Entries below `abs` to `depth` levels, depth first in name order; `prune` names are listed, not entered. */
 export async function listOp(run: OpRunner, abs: string, depth: number, prune: readonly string[], capBytes: number): Promise<NsEntry[] | { refused: number; stderr: string }> {
   const names = prune.flatMap((n, i) => (i === 0 ? ['-name', n] : ['-o', '-name', n]));

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, type Stats, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -20,6 +20,14 @@ function under(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
+function lstatIf(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The mount arguments shared by a task's holder and its commands: the whole file system
  * read-only, private /tmp-like directories, every build's workspace hidden except this one
@@ -30,32 +38,25 @@ export function mountArgs(workspaceRoot: string, workspace: string, hide: readon
   const covered: string[] = [];
   for (const dir of PRIVATE_DIRS) {
     // /var/run is usually a link to /run, already covered.
-    const isDir = (() => {
-      try {
-        return lstatSync(dir).isDirectory();
-      } catch {
-        return false;
-      }
-    })();
-    if (!isDir && dir !== '/dev/shm') continue;
+    if (lstatIf(dir)?.isDirectory() !== true && dir !== '/dev/shm') continue;
     args.push('--tmpfs', dir);
     covered.push(dir);
   }
   for (const path of hide.map((p) => resolve(p))) {
     if (covered.some((c) => under(path, c)) || under(workspace, path)) continue;
-    let isDir: boolean;
-    try {
-      isDir = lstatSync(path).isDirectory();
-    } catch {
-      continue;
-    }
+    const stats = lstatIf(path);
+    if (stats === undefined) continue;
     // A directory becomes empty; a file becomes /dev/null (empty, and unwritable).
-    if (isDir) args.push('--tmpfs', path);
+    if (stats.isDirectory()) args.push('--tmpfs', path);
     else args.push('--ro-bind', '/dev/null', path);
     covered.push(path);
   }
   // Other builds' workspaces: the root becomes an empty tmpfs with only this build's in it.
   args.push('--tmpfs', workspaceRoot, '--bind', workspace, workspace);
+  // The workspace's repository is read-only: git runs a repository's config and hooks
+  // (core.fsmonitor, core.hooksPath) for whoever later runs git in it, a person included.
+  const repository = join(workspace, '.git');
+  if (lstatIf(repository)?.isSymbolicLink() === false) args.push('--ro-bind', repository, repository);
   return args;
 }
 
@@ -80,6 +81,13 @@ export class TaskNamespace {
     private readonly scratch: string,
     private readonly logger: Logger | undefined,
   ) {}
+
+  /** The workspace's repository when the task found one, bound read-only for its commands. */
+  get readOnlyRepository(): string | null {
+    // mountArgs binds it last, after the workspace.
+    const [flag, path] = this.mounts.slice(-3);
+    return flag === '--ro-bind' && path !== undefined && path.endsWith(`${sep}.git`) ? path : null;
+  }
 
   static async start(isolation: NamespaceIsolation, dirs: { root: string; workspace: string }, logger?: Logger): Promise<TaskNamespace> {
     const { programs, settings } = isolation;

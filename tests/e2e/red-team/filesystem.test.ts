@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { commandStep, dumpRedis, leakedSecrets, pythonStep, RAN, readTree, RedTeamWorld } from '../../helpers/red-team.js';
 
@@ -163,6 +163,17 @@ say('swapper seen', os.path.islink('race/s') or os.path.islink('race/d'))
 say(RAN)
 `;
 
+const GIT_MAKE_AND_PLANT = `
+import subprocess
+G = 'gi' + 't'
+for d in ('.', 'frontend'):
+    os.makedirs(d, exist_ok=True)
+    subprocess.run([G, 'init', '-q', d], capture_output=True)
+    r = subprocess.run([G, '-C', d, 'config', 'core.fs' + 'monitor', HOOK], capture_output=True, text=True)
+    say('PLANTED', d, r.returncode, r.stderr.strip()[:200])
+say(RAN)
+`;
+
 const GIT_PLANT = `
 import subprocess
 G = '.gi' + 't'
@@ -301,5 +312,25 @@ describe('red team: the filesystem outside the workspace', () => {
     const output = await world.outputs(buildId, 'git', 'run_python');
     expect(output).toContain(RAN);
     expect(output).toMatch(/APPEND E[A-Z]+/);
+  }, 90_000);
+
+  it('repositories the agent makes itself (at the top and in a subproject) are disarmed: git status in either runs nothing planted', async () => {
+    const ran = join(world.outside.tmp, `git-hook-ran-${randomBytes(4).toString('hex')}`);
+    const hook = `touch ${ran}; false`;
+    const buildId = world.prepareWorkspace();
+    world.script({ git: [pythonStep(GIT_MAKE_AND_PLANT, { HOOK: hook, RAN })] });
+    await world.build([{ id: 'git', role: 'backend' }], buildId);
+    await world.ended(buildId);
+    const ws = world.workspace(buildId);
+    const output = await world.outputs(buildId, 'git', 'run_python');
+    expect(output).toContain(RAN);
+    // The plant took inside the task: only its end can have undone it.
+    expect(output).toMatch(/PLANTED \. 0/);
+    expect(output).toMatch(/PLANTED frontend 0/);
+    for (const dir of [ws, join(ws, 'frontend')]) {
+      spawnSync('git', ['status'], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: world.outside.home, GIT_CEILING_DIRECTORIES: dirname(ws) } });
+      expect(existsSync(join(dir, '.git')), `${dir}/.git`).toBe(false);
+    }
+    expect(existsSync(ran), 'a planted hook ran').toBe(false);
   }, 90_000);
 });
