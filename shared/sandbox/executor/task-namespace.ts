@@ -144,16 +144,16 @@ export class TaskNamespace {
    */
   commandArgv(argv: readonly string[], cwd: string): string[] {
     const { programs, settings } = this.isolation;
-    const limits = [programs.prlimit, `--data=${settings.memoryMb * 1024 * 1024}`, `--cpu=${settings.cpuSeconds}`];
-    if (this.cgroup === null) limits.push(`--nproc=${settings.pids}`);
+    // One shell sets what every process of the command inherits — the task's pids cgroup, the
+    // heap and CPU limits (ulimit -d and -t read alike in dash, bash and busybox) — and then
+    // becomes the rest: an exec fewer than prlimit, which only a count without a cgroup needs.
+    const setup = [this.cgroup === null ? ':' : 'echo 0 > "$0"', `ulimit -d ${settings.memoryMb * 1024}`, `ulimit -t ${settings.cpuSeconds}`, 'exec "$@"'].join(' && ');
+    const nproc = this.cgroup === null ? [programs.prlimit, `--nproc=${settings.pids}`, '--'] : [];
     const bwrap = [
       programs.bwrap, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session',
       ...this.mounts, '--chdir', cwd, '--',
     ];
-    const inner = [...this.join(['net']), '--', ...limits, '--', ...bwrap, ...argv];
-    if (this.cgroup === null) return inner;
-    // The first process moves itself into the task's cgroup before anything else starts.
-    return ['/bin/sh', '-c', 'echo 0 > "$0" && exec "$@"', join(this.cgroup, 'cgroup.procs'), ...inner];
+    return ['/bin/sh', '-c', setup, this.cgroup === null ? 'sh' : join(this.cgroup, 'cgroup.procs'), ...this.join(['net']), '--', ...nproc, ...bwrap, ...argv];
   }
 
   /** The argv that runs a fixed script inside the task's mount namespace (file actions). */
