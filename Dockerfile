@@ -37,10 +37,13 @@ RUN apt-get update \
 FROM ${NODE_IMAGE} AS runtime
 # tini is PID 1: it forwards SIGTERM to node (so BullMQ workers drain their active jobs) and
 # reaps the zombies that agent commands leave behind. docker-compose (v1) serves `docker
-# compose` through the CLI plugin below: Debian 12 packages no Compose v2.
+# compose` through the CLI plugin below: Debian 12 packages no Compose v2. bubblewrap and
+# passt (pasta) are the agent sandbox: every command and file action of a task runs in its
+# own user, mount, pid and network namespaces (docs/DEPLOYMENT.md, "Agent isolation in
+# containers"). Neither is setuid here: they need the agent's seccomp profile, not privileges.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      tini ca-certificates git python3 python3-venv python3-pip docker-compose \
+      tini ca-certificates git python3 python3-venv python3-pip docker-compose bubblewrap passt \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=docker-cli /tmp/docker-cli/usr/bin/docker /usr/local/bin/docker
 COPY scripts/docker/compose-plugin.sh /usr/local/lib/docker/cli-plugins/docker-compose

@@ -230,6 +230,12 @@ detect_compose() {
     COMPOSE=(docker compose)
   elif command -v docker-compose >/dev/null 2>&1; then
     COMPOSE=(docker-compose)
+    # v1 passes security options to the engine as they are, and the engine does not know
+    # systempaths=unconfined (only the docker CLI and Compose v2 turn it into unmasked /proc
+    # paths): the role agents' commands then get /proc hidden instead of a fresh one.
+    if [[ -z $(setting CODEGOD_AGENT_PROC_OPT) ]]; then
+      export CODEGOD_AGENT_PROC_OPT=no-new-privileges:true
+    fi
   else
     die "Docker Compose is not installed; install the compose plugin ('docker compose', https://docs.docker.com/compose/install/) or docker-compose"
   fi

@@ -64,10 +64,12 @@ describe('structure', () => {
     );
   });
 
-  it('defines every agent from the shared x-agent extension', () => {
+  it('defines the orchestrator from x-agent and every role agent from x-role-agent (x-agent plus the sandbox)', () => {
     expect(compose['x-agent']).toBeTruthy();
-    for (const name of CODEGOD) {
-      expect(text).toMatch(new RegExp(`\\n  ${name}:\\n    <<: \\*agent\\n`));
+    expect(text).toMatch(/\nx-role-agent: &role-agent\n  <<: \*agent\n/);
+    expect(text).toMatch(/\n  master-orchestrator:\n    <<: \*agent\n/);
+    for (const name of AGENTS) {
+      expect(text).toMatch(new RegExp(`\\n  ${name}:\\n    <<: \\*role-agent\\n`));
     }
   });
 
@@ -313,6 +315,59 @@ describe('the devops agent\'s isolated engine: the docker profile', () => {
   });
 });
 
+describe("the role agents' command sandbox", () => {
+  const SECCOMP = 'deploy/seccomp/codegod-agent.json';
+  const profile = JSON.parse(readFileSync(join(ROOT, SECCOMP), 'utf8')) as Obj;
+  const rules = profile.syscalls as Obj[];
+  const ADDED = ['clone', 'unshare', 'setns', 'mount', 'umount2', 'pivot_root'];
+
+  it.each(AGENTS.map((n) => [n]))('%s: the agent seccomp profile, unmasked /proc, /dev/net/tun, and still no capability', (name) => {
+    const svc = services[name] as Obj;
+    expect(svc.security_opt).toEqual(['no-new-privileges:true', `seccomp=${SECCOMP}`, '${CODEGOD_AGENT_PROC_OPT:-systempaths=unconfined}']);
+    expect(svc.devices).toEqual(['${CODEGOD_TUN_DEVICE:-/dev/net/tun}:/dev/net/tun']);
+    expect(svc.cap_add).toBeUndefined();
+    expect(svc.privileged ?? false).toBe(false);
+  });
+
+  it('every other service keeps the default seccomp profile, masks and devices', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      if (AGENTS.includes(name) || name === 'docker-engine') continue;
+      for (const opt of (svc.security_opt ?? []) as string[]) expect(opt, name).not.toMatch(/^(seccomp|systempaths|apparmor)/);
+      if (name !== 'vllm-server' && name !== 'vllm-small') expect(svc.devices, name).toBeUndefined();
+    }
+  });
+
+  it("the profile is Docker's default plus one rule that allows exactly the namespace syscalls", () => {
+    expect(profile.defaultAction).toBe('SCMP_ACT_ERRNO');
+    const added = rules.at(-1) as Obj;
+    expect([...added.names].sort()).toEqual([...ADDED].sort());
+    expect(added.action).toBe('SCMP_ACT_ALLOW');
+    expect(added.args ?? added.includes ?? added.excludes).toBeUndefined();
+    // Everywhere else they are allowed only as in Docker's default: with CAP_SYS_ADMIN (which
+    // the agents never have), or clone without namespace flags.
+    for (const rule of rules.slice(0, -1)) {
+      const ns = (rule.names as string[]).filter((n) => ADDED.includes(n));
+      if (ns.length === 0 || rule.action !== 'SCMP_ACT_ALLOW') continue;
+      if (rule.includes?.caps) expect(rule.includes.caps).toEqual(['CAP_SYS_ADMIN']);
+      else expect(ns.length === 1 && ns[0] === 'clone' && rule.args?.[0]?.op === 'SCMP_CMP_MASKED_EQ', JSON.stringify(rule)).toBe(true);
+    }
+    // What Docker's default keeps from every container stays refused unless a capability says so.
+    const unconditional = new Set(rules.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.includes && !r.args).flatMap((r) => r.names as string[]));
+    for (const name of ['bpf', 'perf_event_open', 'kexec_load', 'init_module', 'reboot', 'swapon', 'keyctl', 'add_key', 'userfaultfd', 'open_by_handle_at', 'chroot', 'setdomainname']) {
+      expect(unconditional.has(name), name).toBe(false);
+    }
+  });
+
+  it('the egress network lets no container reach another: commands leave through it', () => {
+    expect(compose.networks.egress.driver_opts['com.docker.network.bridge.enable_icc']).toBe('false');
+  });
+
+  it("the devops agent's commands leave through the interface that reaches its engine", () => {
+    expect(services['devops-agent']?.environment.CODEGOD_SANDBOX_OUTBOUND).toBe('docker-engine');
+    for (const name of AGENTS.filter((n) => n !== 'devops-agent')) expect(services[name]?.environment.CODEGOD_SANDBOX_OUTBOUND, name).toBeUndefined();
+  });
+});
+
 describe('.env.example', () => {
   const example = readFileSync(ENV_EXAMPLE, 'utf8');
   const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
@@ -373,6 +428,8 @@ describe('docker-compose validates the file', () => {
       expect(svc.cap_drop, name).toEqual(['ALL']);
       expect(svc.stop_grace_period, name).toBe(name === 'master-orchestrator' ? '15s' : '35m');
       expect(svc.container_name, name).toBeUndefined();
+      if (name === 'master-orchestrator') expect(svc.security_opt, name).toEqual(['no-new-privileges:true']);
+      else expect(svc.security_opt, name).toEqual(['no-new-privileges:true', 'seccomp:deploy/seccomp/codegod-agent.json', 'systempaths=unconfined']);
     }
     expect(resolved.services.redis.ports).toBeUndefined();
   });

@@ -31,8 +31,8 @@ const SEP = '\x1f';
 const DOCKER_STUB = `#!/bin/bash
 {
   printf 'CALL'; printf '\\x1f%s' "docker" "$@"; printf '\\n'
-  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCWD=%s\\n' \\
-    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "$PWD"
+  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCODEGOD_AGENT_PROC_OPT=%s\\x1fCWD=%s\\n' \\
+    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "\${CODEGOD_AGENT_PROC_OPT-}" "$PWD"
 } >>"$STUB_LOG"
 case "$1" in
   info)
@@ -59,8 +59,8 @@ exit 0
 const COMPOSE_V1_STUB = `#!/bin/bash
 {
   printf 'CALL'; printf '\\x1f%s' "docker-compose" "$@"; printf '\\n'
-  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCWD=%s\\n' \\
-    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "$PWD"
+  printf 'ENV\\x1fCOMPOSE_PROFILES=%s\\x1fCODEGOD_UID=%s\\x1fCODEGOD_GID=%s\\x1fVLLM_API_URL=%s\\x1fLLM_MODEL=%s\\x1fREDIS_COMMANDER_PASSWORD=%s\\x1fCODEGOD_DOCKER_HOST=%s\\x1fCODEGOD_AGENT_PROC_OPT=%s\\x1fCWD=%s\\n' \\
+    "\${COMPOSE_PROFILES-}" "\${CODEGOD_UID-}" "\${CODEGOD_GID-}" "\${VLLM_API_URL-}" "\${LLM_MODEL-}" "\${REDIS_COMMANDER_PASSWORD-}" "\${CODEGOD_DOCKER_HOST-}" "\${CODEGOD_AGENT_PROC_OPT-}" "$PWD"
 } >>"$STUB_LOG"
 if [ "$1" = version ]; then echo "docker-compose version 1.29.2, build unknown"; exit 0; fi
 case " $* " in *" up "*) exit "\${STUB_UP_RC:-\${STUB_COMPOSE_RC:-0}}" ;; esac
@@ -414,6 +414,14 @@ describe('prerequisites', () => {
     const v1 = result.calls.filter((c) => c.argv[0] === 'docker-compose').map((c) => c.argv.slice(5));
     expect(v1).toEqual([['build'], ['up', '-d', '--no-build']]);
     expect(result.calls.some((c) => c.argv[0] === 'docker' && c.argv[1] === 'compose' && c.argv[2] === '-f')).toBe(false);
+    // v1 cannot say systempaths=unconfined: the agents get a no-op option in its place.
+    expect(composeEnv(result).CODEGOD_AGENT_PROC_OPT).toBe('no-new-privileges:true');
+  });
+
+  it('leaves the agents their unmasked /proc under the compose plugin, and a setting of it under v1', () => {
+    expect(composeEnv(runScript(['up'], { stubs: 'docker+v1' })).CODEGOD_AGENT_PROC_OPT).toBe('');
+    const own = runScript(['up'], { stubs: 'docker+v1', env: { STUB_COMPOSE_PLUGIN: '0', CODEGOD_AGENT_PROC_OPT: 'systempaths=unconfined' } });
+    expect(composeEnv(own).CODEGOD_AGENT_PROC_OPT).toBe('systempaths=unconfined');
   });
 
   it('prefers the compose plugin when both are installed', () => {
