@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,11 @@ beforeAll(async () => {
 
   for (const file of ['start-agents.sh', 'docker-compose.agents.yml', 'Dockerfile']) cpSync(join(ROOT, file), join(dir, file));
   cpSync(join(ROOT, 'deploy/docker-engine'), join(dir, 'deploy/docker-engine'), { recursive: true });
+  cpSync(join(ROOT, 'deploy/seccomp'), join(dir, 'deploy/seccomp'), { recursive: true });
+  // pasta, the agents' command egress, opens the tun device as uid 10001: where this host
+  // keeps /dev/net/tun 0600, a 0666 node of the same device stands in (CODEGOD_TUN_DEVICE).
+  const tun = (statSync('/dev/net/tun').mode & 0o666) === 0o666 ? '/dev/net/tun' : join(dir, 'tun');
+  if (tun !== '/dev/net/tun') await execa('mknod', ['-m', '0666', tun, 'c', '10', '200']);
   ports.dashboard = await freePort();
   ports.commander = await freePort();
   env = {
@@ -92,6 +97,7 @@ beforeAll(async () => {
     CODEGOD_STALLED_INTERVAL_MS: '5000',
     AGENT_STOP_GRACE_PERIOD: '10s',
     AGENT_MEMORY_LIMIT: '1g',
+    CODEGOD_TUN_DEVICE: tun,
     // Slow enough that a build is still running when an agent is killed.
     SCRIPTED_LLM_LATENCY: 'ttft=300,tpot=4',
   };

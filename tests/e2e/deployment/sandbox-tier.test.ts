@@ -1,0 +1,322 @@
+import { execa, type ResultPromise } from 'execa';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CODEGOD_TEST_IMAGE,
+  STACK_ENGINE,
+  STACK_NETNS,
+  TEST_IMAGES,
+  copyToStackEngine,
+  docker,
+  dockerOk,
+  ensureCodegodImage,
+  until,
+} from '../../helpers/docker.js';
+import { ROOT } from '../../helpers/processes.js';
+
+/**
+ * The container tier of the agent sandbox, measured from outside: the codegod image run with
+ * exactly the security settings docker-compose.agents.yml gives the role agents (read from
+ * the file: its seccomp profile, unmasked /proc, /dev/net/tun; non-root, read-only, no
+ * capability), on a backplane network with a password-protected Redis and an egress network
+ * without inter-container traffic, as compose wires them. Inside it, commands run the way the
+ * executor runs them: bubblewrap, and pasta for egress with its sockets bound to the
+ * interface of the default route.
+ *
+ * The "internet" is an address in a network namespace of the test's own behind the engine's
+ * namespace (a veth pair and a route): reached like any outside host, through the default
+ * route, the engine's forwarding and its masquerade. Creating it needs root.
+ */
+const tag = `cgsbx${process.pid}`;
+const SECRET = `redis-secret-${process.pid}-${Date.now()}`;
+const CANARY = `environ-canary-${process.pid}-${Date.now()}`;
+const OUTSIDE = { ip: `198.51.100.${(process.pid % 200) + 20}`, port: 8099 };
+const LINK = { host: `10.253.${process.pid % 250}.1`, outside: `10.253.${process.pid % 250}.2` };
+const scratch = mkdtempSync(join(tmpdir(), 'codegod-sandbox-tier-'));
+const outsideNetns = join(scratch, 'outside.netns');
+const created = { containers: [] as string[], networks: [] as string[], veth: false, netns: false };
+let outsideServer: ResultPromise | undefined;
+let agent = '';
+let redisIp = '';
+let peerIp = '';
+
+type Obj = Record<string, any>;
+
+/** `docker run` flags of the role agents' security settings, from the compose file. */
+function roleAgentSecurity(): string[] {
+  const compose = parse(readFileSync(join(ROOT, 'docker-compose.agents.yml'), 'utf8'), { merge: true }) as Obj;
+  const svc = compose.services['backend-agent'] as Obj;
+  const resolve = (v: string) => v.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
+  const flags = ['--user', '10001:10001', '--read-only', '--tmpfs', '/tmp:rw,nosuid,nodev,size=256m,mode=1777'];
+  for (const cap of svc.cap_drop as string[]) flags.push('--cap-drop', cap);
+  for (const opt of (svc.security_opt as string[]).map(resolve)) {
+    flags.push('--security-opt', opt.startsWith('seccomp=') ? `seccomp=${join(ROOT, opt.slice('seccomp='.length))}` : opt);
+  }
+  for (const device of (svc.devices as string[]).map(resolve)) {
+    const [, target] = device.split(':');
+    flags.push('--device', `${tunDevice()}:${target}`);
+  }
+  return flags;
+}
+
+/**
+ * pasta opens /dev/net/tun as the non-root agent: the node must be 0666 (udev's default on
+ * most distributions). Where the host keeps it 0600, a 0666 node of the same device stands in,
+ * as CODEGOD_TUN_DEVICE does in the compose file.
+ */
+function tunDevice(): string {
+  if ((statSync('/dev/net/tun').mode & 0o666) === 0o666) return '/dev/net/tun';
+  const node = join(scratch, 'tun');
+  try {
+    statSync(node);
+  } catch {
+    const r = spawnSync('mknod', ['-m', '0666', node, 'c', '10', '200'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`mknod ${node}: ${r.stderr}`);
+  }
+  return node;
+}
+
+async function onStack(args: string[], input?: string) {
+  return docker(args, { engine: STACK_ENGINE, timeoutMs: 120_000, ...(input === undefined ? {} : { input }) });
+}
+
+async function stackOk(args: string[]): Promise<string> {
+  return dockerOk(args, { engine: STACK_ENGINE, timeoutMs: 120_000 });
+}
+
+function inNetns(netns: string, command: string[]): Promise<unknown> {
+  return execa('nsenter', [`--net=${netns}`, '--', ...command]);
+}
+
+/** Runs a Python program in the agent container: unsandboxed, or as the executor runs commands. */
+async function python(program: string, how: 'container' | 'bwrap' | 'pasta' | 'pasta-unbound'): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  // The program travels base64-encoded: no text filter could read it on the way.
+  const payload = Buffer.from(program).toString('base64');
+  const run = `python3 -c "import base64; exec(base64.b64decode('${payload}'))"`;
+  const bwrap = 'bwrap --die-with-parent --ro-bind / / --tmpfs /run --tmpfs /tmp --tmpfs /var/tmp --proc /proc --dev /dev';
+  // Without a network the sandbox is one bwrap with every namespace. With egress, pasta owns
+  // the user and network namespaces and bwrap adds the rest inside them: bubblewrap reads
+  // /proc/<pid> of its child, which needs a /proc of pasta's pid namespace first.
+  const iface = `"$(awk '$2 == "00000000" { print $1; exit }' /proc/net/route)"`;
+  const pasta = (bound: boolean) =>
+    `pasta --config-net -f -q -T none -U none --no-map-gw ${bound ? `--outbound-if4 ${iface}` : ''} -- ` +
+    `unshare --mount --mount-proc ${bwrap.replace('bwrap ', 'bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try --cap-drop ALL ')}`;
+  const script = {
+    container: run,
+    bwrap: `${bwrap.replace('bwrap ', 'bwrap --unshare-all ')} ${run}`,
+    pasta: `${pasta(true)} ${run}`,
+    'pasta-unbound': `${pasta(false)} ${run}`,
+  }[how];
+  const r = await onStack(['exec', agent, 'sh', '-c', script]);
+  // pasta reports what it cannot mirror (no IPv6, no usable nameserver) on stderr and to syslog.
+  const stderr = r.stderr.split('\n').filter((l) => l && !/syslog|IPv6|nameserver/.test(l)).join('\n');
+  return { exitCode: r.exitCode, stdout: r.stdout, stderr };
+}
+
+const PROBE = (targets: Array<[string, string, number]>) => `
+import socket
+for name, host, port in ${JSON.stringify(targets)}:
+    try:
+        socket.create_connection((host, port), 3).close(); print(name, "reachable")
+    except OSError as e:
+        print(name, "unreachable", type(e).__name__)
+`;
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the sandbox tier suite creates a network namespace and a veth pair: run it as root');
+  const built = await ensureCodegodImage();
+  await copyToStackEngine([built.image, ...[TEST_IMAGES.redis, TEST_IMAGES.python].filter((i): i is string => i !== undefined)]);
+
+  // Networks as compose makes them: backplane internal, egress without inter-container traffic.
+  await stackOk(['network', 'create', '--internal', `${tag}-backplane`]);
+  created.networks.push(`${tag}-backplane`);
+  await stackOk(['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=false', `${tag}-egress`]);
+  created.networks.push(`${tag}-egress`);
+
+  const redis = `${tag}-redis`;
+  created.containers.push(redis);
+  await stackOk(['run', '-d', '--name', redis, '--network', `${tag}-backplane`, TEST_IMAGES.redis ?? 'redis:7.4-alpine', 'redis-server', '--requirepass', SECRET]);
+  redisIp = await stackOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${tag}-backplane").IPAddress}}`, redis]);
+
+  const peer = `${tag}-peer`;
+  created.containers.push(peer);
+  await stackOk(['run', '-d', '--name', peer, '--network', `${tag}-egress`, TEST_IMAGES.python ?? 'python:3-slim', 'python3', '-m', 'http.server', '8000']);
+  peerIp = await stackOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${tag}-egress").IPAddress}}`, peer]);
+
+  // The outside: a namespace behind the engine's, reached through its default route.
+  const engineNetns = STACK_NETNS;
+  if (engineNetns === undefined) throw new Error('CODEGOD_TEST_STACK_NETNS is unset: run `eval "$(bash .ci/engine.sh env)"`');
+  writeFileSync(outsideNetns, '');
+  await execa('unshare', [`--net=${outsideNetns}`, 'true']);
+  created.netns = true;
+  await inNetns(engineNetns, ['ip', 'link', 'add', `${tag}a`, 'type', 'veth', 'peer', 'name', `${tag}b`]);
+  created.veth = true;
+  await inNetns(engineNetns, ['ip', 'link', 'set', `${tag}b`, 'netns', outsideNetns]);
+  await inNetns(engineNetns, ['ip', 'addr', 'add', `${LINK.host}/30`, 'dev', `${tag}a`]);
+  await inNetns(engineNetns, ['ip', 'link', 'set', `${tag}a`, 'up']);
+  await inNetns(engineNetns, ['ip', 'route', 'add', `${OUTSIDE.ip}/32`, 'via', LINK.outside]);
+  await inNetns(outsideNetns, ['ip', 'link', 'set', 'lo', 'up']);
+  await inNetns(outsideNetns, ['ip', 'addr', 'add', `${LINK.outside}/30`, 'dev', `${tag}b`]);
+  await inNetns(outsideNetns, ['ip', 'link', 'set', `${tag}b`, 'up']);
+  await inNetns(outsideNetns, ['ip', 'addr', 'add', `${OUTSIDE.ip}/32`, 'dev', 'lo']);
+  await inNetns(outsideNetns, ['ip', 'route', 'add', 'default', 'via', LINK.host]);
+  outsideServer = execa('nsenter', [`--net=${outsideNetns}`, '--', 'python3', '-m', 'http.server', '--bind', OUTSIDE.ip, String(OUTSIDE.port)], { reject: false });
+
+  // The agent container: the role agents' settings, a secret file as compose mounts it, and a
+  // process with a canary in its environment standing in for the worker.
+  const secretFile = join(scratch, 'redis_password');
+  writeFileSync(secretFile, SECRET);
+  chownSync(secretFile, 10001, 10001);
+  chmodSync(secretFile, 0o600);
+  agent = `${tag}-agent`;
+  created.containers.push(agent);
+  await stackOk([
+    'create', '--name', agent, '--network', `${tag}-backplane`, ...roleAgentSecurity(),
+    '-v', `${secretFile}:/run/secrets/redis_password:ro`, '-v', '/workspace',
+    '--entrypoint', '/usr/bin/tini', CODEGOD_TEST_IMAGE, '--', 'env', `CODEGOD_TEST_CANARY=${CANARY}`, 'sleep', '3600',
+  ]);
+  await stackOk(['network', 'connect', `${tag}-egress`, agent]);
+  await stackOk(['start', agent]);
+  await until(async () => ((await python(PROBE([['outside', OUTSIDE.ip, OUTSIDE.port]]), 'container')).stdout.includes('outside reachable') ? true : undefined), 'the outside server', 30_000);
+}, 25 * 60_000);
+
+afterAll(async () => {
+  for (const name of created.containers.reverse()) await onStack(['rm', '-f', '-v', name]);
+  for (const name of created.networks) await onStack(['network', 'rm', name]);
+  outsideServer?.kill();
+  await outsideServer;
+  if (created.veth && STACK_NETNS) await execa('nsenter', [`--net=${STACK_NETNS}`, '--', 'ip', 'link', 'del', `${tag}a`], { reject: false });
+  if (created.netns) await execa('umount', [outsideNetns], { reject: false });
+  rmSync(scratch, { recursive: true, force: true });
+}, 120_000);
+
+describe('the role agents’ container tier', () => {
+  it('bubblewrap creates user, mount, pid, ipc, uts and network namespaces as uid 10001, with a fresh /proc', async () => {
+    const program = `
+import os
+print(os.getuid())
+print(",".join(os.readlink("/proc/self/ns/" + n) for n in ["user", "mnt", "pid", "net"]))
+print(len([p for p in os.listdir("/proc") if p.isdigit()]))
+`;
+    const outside = (await python(program, 'container')).stdout.trim().split('\n');
+    const inside = await python(program, 'bwrap');
+    expect(inside.stderr).toBe('');
+    const [uid, namespaces, pids] = inside.stdout.trim().split('\n');
+    expect(uid).toBe('10001');
+    const [outerNs, innerNs] = [outside[1]!.split(','), namespaces!.split(',')];
+    for (let i = 0; i < 4; i++) expect(innerNs[i], `namespace ${i}`).not.toBe(outerNs[i]);
+    // bwrap and the command only; the container's own processes are not there.
+    expect(Number(pids)).toBeLessThanOrEqual(3);
+    expect(Number(outside[2])).toBeGreaterThan(Number(pids));
+  });
+
+  it('a sandboxed command reads neither /run/secrets nor any other process’s environ', async () => {
+    const program = `
+import glob
+found = []
+for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/run/secrets/*"):
+    try:
+        found.append(open(path, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
+print("\\n".join(found))
+`;
+    // Control: the same program outside the sandbox, in the same container, finds both.
+    const control = await python(program, 'container');
+    expect(control.stdout).toContain(CANARY);
+    expect(control.stdout).toContain(SECRET);
+    for (const how of ['bwrap', 'pasta'] as const) {
+      const r = await python(program, how);
+      expect(r.exitCode, `${how}: ${r.stderr}`).toBe(0);
+      expect(r.stdout, how).not.toContain(CANARY);
+      expect(r.stdout, how).not.toContain(SECRET);
+    }
+  });
+
+  it('a sandboxed command reaches the outside but not Redis, nor another container on egress', async () => {
+    const targets: Array<[string, string, number]> = [
+      ['redis', redisIp, 6379],
+      ['egress-peer', peerIp, 8000],
+      ['outside', OUTSIDE.ip, OUTSIDE.port],
+    ];
+    // Control: the agent container itself (the worker) reaches Redis and the outside.
+    const control = await python(PROBE(targets), 'container');
+    expect(control.stdout).toMatch(/^redis reachable$/m);
+    expect(control.stdout).toMatch(/^outside reachable$/m);
+    expect(control.stdout).toMatch(/^egress-peer unreachable/m);
+
+    const sandboxed = await python(PROBE(targets), 'pasta');
+    expect(sandboxed.stderr).toBe('');
+    expect(sandboxed.stdout).toMatch(/^redis unreachable/m);
+    expect(sandboxed.stdout).toMatch(/^egress-peer unreachable/m);
+    expect(sandboxed.stdout).toMatch(/^outside reachable$/m);
+  });
+
+  it('without binding pasta to the default route’s interface, Redis would be reachable (why the executor binds it)', async () => {
+    const r = await python(PROBE([['redis', redisIp, 6379]]), 'pasta-unbound');
+    expect(r.stdout).toMatch(/^redis reachable$/m);
+  });
+
+  it('without a network (CODEGOD_SANDBOX_NETWORK=off) nothing answers but loopback', async () => {
+    const r = await python(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), 'bwrap');
+    expect(r.stdout).toMatch(/^redis unreachable/m);
+    expect(r.stdout).toMatch(/^outside unreachable/m);
+  });
+
+  it('per-command cost inside the container', async () => {
+    const program = `
+import subprocess, time, sys
+def p(ts, q): return sorted(ts)[min(len(ts) - 1, int(len(ts) * q))]
+for how, cmd in CASES:
+    ts = []
+    for _ in range(30):
+        t = time.perf_counter(); r = subprocess.run(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); ts.append((time.perf_counter() - t) * 1000)
+        assert r.returncode == 0, (how, r.returncode)
+    print(f"{how} p50={p(ts, 0.5):.1f} p99={p(ts, 0.99):.1f}")
+`;
+    const iface = `$(awk '$2 == "00000000" { print $1; exit }' /proc/net/route)`;
+    const common = '--die-with-parent --ro-bind / / --tmpfs /run --tmpfs /tmp --proc /proc --dev /dev true';
+    const cases = [
+      ['plain', 'true'],
+      ['bwrap', `bwrap --unshare-all ${common}`],
+      ['pasta+bwrap', `pasta --config-net -f -q -T none -U none --no-map-gw --outbound-if4 ${iface} -- unshare --mount --mount-proc bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try --cap-drop ALL ${common}`],
+    ];
+    const r = await python(`CASES = ${JSON.stringify(cases)}\n${program}`, 'container');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const ms = Object.fromEntries(r.stdout.trim().split('\n').map((l) => {
+      const [how, p50, p99] = l.split(' ');
+      return [how, { p50: Number(p50!.slice(4)), p99: Number(p99!.slice(4)) }];
+    }));
+    console.log(`sandbox-tier: per command in the container (30 runs, ms): ${['plain', 'bwrap', 'pasta+bwrap'].map((k) => `${k} p50 ${ms[k].p50} p99 ${ms[k].p99}`).join('; ')}`);
+    expect(ms.bwrap.p50).toBeGreaterThan(ms.plain.p50);
+  }, 120_000);
+});
+
+describe('where the container tier is refused', () => {
+  async function bwrapIn(flags: string[]): Promise<string> {
+    const name = `${tag}-refused-${created.containers.length}`;
+    created.containers.push(name);
+    const r = await onStack(['run', '--name', name, '--network', 'none', ...flags, CODEGOD_TEST_IMAGE, 'bwrap', '--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true']);
+    expect(r.exitCode).not.toBe(0);
+    return r.stderr;
+  }
+
+  const withoutOpt = (pattern: RegExp) => {
+    const flags = roleAgentSecurity();
+    const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
+    flags.splice(i, 2);
+    return flags;
+  };
+
+  it("Docker's default seccomp profile: no namespace at all", async () => {
+    expect(await bwrapIn(withoutOpt(/^seccomp=/))).toMatch(/No permissions to create new namespace/);
+  });
+
+  it('masked /proc (docker-compose v1, the Docker API): namespaces but no fresh /proc', async () => {
+    expect(await bwrapIn(withoutOpt(/^systempaths=/))).toMatch(/Can't mount proc on \/newroot\/proc: Operation not permitted/);
+  });
+});
