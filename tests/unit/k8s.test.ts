@@ -42,6 +42,8 @@ const named = (kind: string, name: string): Obj => {
 const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
 const config = named('ConfigMap', 'codegod-config').data as Record<string, string>;
 const roleDeployment = (role: string): Obj => named('Deployment', `codegod-${role}`);
+/** The agents' seccomp profile: deploy/seccomp/codegod-agent.json installed on the nodes. */
+const AGENT_SECCOMP = { type: 'Localhost', localhostProfile: 'codegod/agent.json' };
 
 describe('manifests parse', () => {
   it('every document has apiVersion, kind and a name in the codegod namespace', () => {
@@ -111,7 +113,9 @@ describe('every workload is hardened', () => {
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-    expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+    // Agents: the profile of their command sandbox (below); every other pod the runtime's default.
+    const seccomp = w.metadata.labels['app.kubernetes.io/component'] === 'agent' ? AGENT_SECCOMP : { type: 'RuntimeDefault' };
+    expect(pod.securityContext.seccompProfile).toEqual(seccomp);
     expect(pod.hostNetwork ?? false).toBe(false);
     expect(pod.hostPID ?? false).toBe(false);
     for (const c of pod.containers as Obj[]) {
@@ -124,6 +128,8 @@ describe('every workload is hardened', () => {
       expect(c.securityContext.capabilities.drop, where).toEqual(['ALL']);
       expect(c.securityContext.capabilities.add, where).toBeUndefined();
       expect(c.securityContext.privileged ?? false, where).toBe(false);
+      expect(c.securityContext.seccompProfile ?? seccomp, where).toEqual(seccomp);
+      expect(c.securityContext.procMount ?? 'Default', where).toBe('Default');
       for (const kind of ['requests', 'limits']) {
         expect(c.resources[kind].cpu, `${where} ${kind}`).toBeTruthy();
         expect(c.resources[kind].memory, `${where} ${kind}`).toBeTruthy();
@@ -132,6 +138,33 @@ describe('every workload is hardened', () => {
       expect(c.readinessProbe, where).toBeTruthy();
     }
     for (const v of (pod.volumes ?? []) as Obj[]) expect(v.hostPath, `${w.metadata.name} ${v.name}`).toBeUndefined();
+  });
+});
+
+describe("the agents' command sandbox", () => {
+  const agents = ROLES.map(roleDeployment);
+
+  it('runs under the Localhost seccomp profile that docs/DEPLOYMENT.md installs, with no capability and no host path', () => {
+    const readme = readFileSync(join(K8S_DIR, 'README.md'), 'utf8') + readFileSync(resolve(K8S_DIR, '../../docs/DEPLOYMENT.md'), 'utf8');
+    expect(readme).toContain(`/var/lib/kubelet/seccomp/${AGENT_SECCOMP.localhostProfile}`);
+    expect(readme).toContain('deploy/seccomp/codegod-agent.json');
+    for (const d of agents) {
+      const pod = d.spec.template.spec as Obj;
+      expect(pod.securityContext.seccompProfile, d.metadata.name).toEqual(AGENT_SECCOMP);
+      expect(pod.securityContext.runAsUser, d.metadata.name).toBe(10001);
+      expect(pod.hostUsers ?? true, d.metadata.name).toBe(true);
+      const c: Obj = pod.containers[0];
+      expect(c.securityContext.seccompProfile, d.metadata.name).toEqual(AGENT_SECCOMP);
+      expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    }
+  });
+
+  it('keeps the network of commands off: one pod interface cannot keep them from Redis', () => {
+    for (const d of agents) {
+      const env = (d.spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'CODEGOD_SANDBOX_NETWORK');
+      expect(env?.value, d.metadata.name).toBe('off');
+    }
+    expect(config).not.toHaveProperty('CODEGOD_SANDBOX_NETWORK');
   });
 });
 
