@@ -232,9 +232,10 @@ detect_compose() {
     COMPOSE=(docker-compose)
     # v1 passes security options to the engine as they are, and the engine does not know
     # systempaths=unconfined (only the docker CLI and Compose v2 turn it into unmasked /proc
-    # paths): the role agents' commands then get /proc hidden instead of a fresh one.
+    # paths): the role agents' commands then get /proc hidden instead of a fresh one. The
+    # stand-in repeats no-new-privileges:true, spelled apart: v1 refuses duplicate entries.
     if [[ -z $(setting CODEGOD_AGENT_PROC_OPT) ]]; then
-      export CODEGOD_AGENT_PROC_OPT=no-new-privileges:true
+      export CODEGOD_AGENT_PROC_OPT=no-new-privileges
     fi
   else
     die "Docker Compose is not installed; install the compose plugin ('docker compose', https://docs.docker.com/compose/install/) or docker-compose"

@@ -415,7 +415,7 @@ describe('prerequisites', () => {
     expect(v1).toEqual([['build'], ['up', '-d', '--no-build']]);
     expect(result.calls.some((c) => c.argv[0] === 'docker' && c.argv[1] === 'compose' && c.argv[2] === '-f')).toBe(false);
     // v1 cannot say systempaths=unconfined: the agents get a no-op option in its place.
-    expect(composeEnv(result).CODEGOD_AGENT_PROC_OPT).toBe('no-new-privileges:true');
+    expect(composeEnv(result).CODEGOD_AGENT_PROC_OPT).toBe('no-new-privileges');
   });
 
   it('leaves the agents their unmasked /proc under the compose plugin, and a setting of it under v1', () => {
