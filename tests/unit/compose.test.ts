@@ -258,7 +258,12 @@ describe('LLM servers', () => {
       .filter(([, s]) => (s.networks ?? []).includes('egress'))
       .map(([name]) => name)
       .sort();
-    expect(withEgress).toEqual([...AGENTS, 'docker-engine', 'ollama', 'vllm-server', 'vllm-small'].sort());
+    expect(withEgress).toEqual([...AGENTS].sort());
+    const withDownloads = Object.entries(services)
+      .filter(([, s]) => (s.networks ?? []).includes('downloads'))
+      .map(([name]) => name)
+      .sort();
+    expect(withDownloads).toEqual(['docker-engine', 'ollama', 'vllm-server', 'vllm-small']);
   });
 
   it('every image is pinned', () => {
@@ -358,8 +363,14 @@ describe("the role agents' command sandbox", () => {
     }
   });
 
-  it('the egress network lets no container reach another: commands leave through it', () => {
-    expect(compose.networks.egress.driver_opts['com.docker.network.bridge.enable_icc']).toBe('false');
+  it('no container reaches another over egress or downloads: commands leave through egress', () => {
+    for (const net of ['egress', 'downloads']) expect(compose.networks[net].driver_opts['com.docker.network.bridge.enable_icc'], net).toBe('false');
+  });
+
+  it('an agent shares egress with no service it talks to (a name would resolve to the unreachable address there)', () => {
+    for (const [name, svc] of Object.entries(services)) {
+      if (!AGENTS.includes(name)) expect(svc.networks ?? [], name).not.toContain('egress');
+    }
   });
 
   it("the devops agent's commands leave through the interface that reaches its engine", () => {
