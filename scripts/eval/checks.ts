@@ -53,6 +53,11 @@ export class BuildJudge {
     return new BuildJudge(sandbox, ctx);
   }
 
+  /** Ends the judge's executor (its namespaces and their processes). */
+  close(): Promise<void> {
+    return this.sandbox.close();
+  }
+
   /** The project's own tests, by the testing agent's runner detection. */
   async projectTests(): Promise<ProjectTests> {
     const res = await runTestsAction.run({ framework: 'auto' }, this.ctx);

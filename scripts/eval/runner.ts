@@ -107,9 +107,13 @@ export class SuiteRunner {
     if (buildId !== null && build !== undefined && build.total > 0) {
       const knowledge = await new TeamKnowledge(this.redis, this.scheduler.keys).get(buildId);
       const judge = await BuildJudge.open(this.opts.config, buildId, knowledge, this.opts.logger, AbortSignal.timeout(30 * 60_000));
-      projectTests = await judge.projectTests();
-      checks = [];
-      for (const check of goal.checks) checks.push(await judge.check(check));
+      try {
+        projectTests = await judge.projectTests();
+        checks = [];
+        for (const check of goal.checks) checks.push(await judge.check(check));
+      } finally {
+        await judge.close();
+      }
     }
     return {
       id: goal.id,
