@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,16 +84,13 @@ describe('the codegod image', () => {
   });
 
   it('codegod worker and orchestrator start in it; the health check goes healthy, then unhealthy when the heartbeat stops', async () => {
-    // A Redis of this test's own, with a password (as deployed), that it can stop.
+    // A Redis of this test's own that it can stop; its password reaches codegod as deployed,
+    // in a secret file, and the URL carries none.
     const redisServer = await new RedisServer().start();
-    const password = 'image-test-password';
-    const admin = new Redis(redisServer.url);
-    await admin.config('SET', 'requirepass', password);
-    admin.disconnect();
-    writeFileSync(join(secrets, 'redis_password'), password, { mode: 0o644 });
+    writeFileSync(join(secrets, 'redis_password'), redisServer.password, { mode: 0o644 });
     const common = [
       '-v', `${join(secrets, 'redis_password')}:/run/secrets/redis_password:ro`, '-e', 'REDIS_PASSWORD_FILE=/run/secrets/redis_password',
-      '-e', `REDIS_URL=${redisServer.url}`, '-e', `VLLM_API_URL=${llm.url}`, '-e', 'LLM_MODEL=codegod-test',
+      '-e', `REDIS_URL=${redisServer.address}`, '-e', `VLLM_API_URL=${llm.url}`, '-e', 'LLM_MODEL=codegod-test',
       '-e', 'CODEGOD_HEARTBEAT_MS=1000', '-e', 'CODEGOD_PREFIX=imagetest',
       // The image's own HEALTHCHECK command (30 s limit on the heartbeat's age), probed often.
       '--health-interval', '2s', '--health-retries', '2', '--health-start-period', '1s',
