@@ -20,6 +20,7 @@ export interface IsolationPrograms {
   nsenter: string;
   prlimit: string;
   setpriv: string;
+  unshare: string;
   /** Absent with the network off. */
   pasta?: string;
 }
@@ -108,7 +109,7 @@ export async function detectIsolation(settings: IsolationOptions): Promise<Isola
   const unavailable = (reason: string): Isolation => ({ tier: 'unavailable', settings, reason, description: `unavailable: ${reason}` });
   const bwrap = findProgram(settings.bwrap);
   if (bwrap === null) return unavailable(`bubblewrap (${settings.bwrap}) not found: install it (apt-get install bubblewrap), ${FIX_HOST}`);
-  const tools = { nsenter: findProgram('nsenter'), prlimit: findProgram('prlimit'), setpriv: findProgram('setpriv') };
+  const tools = { nsenter: findProgram('nsenter'), prlimit: findProgram('prlimit'), setpriv: findProgram('setpriv'), unshare: findProgram('unshare') };
   const missing = Object.entries(tools).filter(([, p]) => p === null).map(([n]) => n);
   if (missing.length > 0) return unavailable(`${missing.join(', ')} not found: install util-linux, ${FIX_HOST}`);
   let pasta: string | undefined;
@@ -124,7 +125,7 @@ export async function detectIsolation(settings: IsolationOptions): Promise<Isola
     return unavailable(`bubblewrap cannot create namespaces here (${why}): allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or a seccomp profile that permits them in a container), ${FIX_HOST}`);
   }
   const pidsCgroup = pidsCgroupBase();
-  const programs: IsolationPrograms = { bwrap, nsenter: tools.nsenter!, prlimit: tools.prlimit!, setpriv: tools.setpriv!, ...(pasta ? { pasta } : {}) };
+  const programs: IsolationPrograms = { bwrap, nsenter: tools.nsenter!, prlimit: tools.prlimit!, setpriv: tools.setpriv!, unshare: tools.unshare!, ...(pasta ? { pasta } : {}) };
   return { tier: 'namespaces', settings, programs, pidsCgroup, description: describeNamespaces(settings, pidsCgroup) };
 }
 
