@@ -46,10 +46,11 @@ export class DnsRelay {
   private constructor(
     private readonly socket: Socket,
     private readonly resolver: string,
+    private readonly resolverPort: number,
     readonly port: number,
   ) {}
 
-  static async start(resolver: string): Promise<DnsRelay> {
+  static async start(resolver: string, resolverPort = 53): Promise<DnsRelay> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -58,7 +59,7 @@ export class DnsRelay {
         resolve();
       });
     });
-    const relay = new DnsRelay(socket, resolver, socket.address().port);
+    const relay = new DnsRelay(socket, resolver, resolverPort, socket.address().port);
     socket.on('message', (query, client) => relay.forward(query, client));
     // A refused send (the client gone) must not end the worker.
     socket.on('error', () => undefined);
@@ -77,7 +78,7 @@ export class DnsRelay {
     } else {
       upstream.timer.refresh();
     }
-    upstream.socket.send(query, 53, this.resolver);
+    upstream.socket.send(query, this.resolverPort, this.resolver);
   }
 
   private drop(key: string): void {
