@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, type Stats, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, type Stats, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -20,6 +20,14 @@ const PRIVATE_DIRS = ['/tmp', '/var/tmp', '/run', '/var/run', '/dev/shm'];
 
 function under(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+function realPathIf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 function lstatIf(path: string): Stats | undefined {
@@ -44,7 +52,8 @@ export function mountArgs(workspaceRoot: string, workspace: string, hide: readon
     args.push('--tmpfs', dir);
     covered.push(dir);
   }
-  for (const path of hide.map((p) => resolve(p))) {
+  // Through links (/var/run → /run): a tmpfs or /dev/null goes where the file really is.
+  for (const path of hide.map((p) => realPathIf(resolve(p)))) {
     if (covered.some((c) => under(path, c)) || under(workspace, path)) continue;
     const stats = lstatIf(path);
     if (stats === undefined) continue;
@@ -122,7 +131,9 @@ export class TaskNamespace {
             writeFileSync(file, sandboxResolvConf(resolvConf));
             mounts = mountArgs(dirs.root, dirs.workspace, settings.hide, [[file, '/etc/resolv.conf']]);
           }
-          egress = { iface: await outboundInterface(settings.outbound), dnsPort: relay?.port };
+          const iface = await outboundInterface(settings.outbound);
+          const template = settings.outbound === undefined ? undefined : await outboundInterface(undefined).catch(() => undefined);
+          egress = { iface, template: template === iface ? undefined : template, dnsPort: relay?.port };
         }
         started = await startRootless(isolation, mounts, egress);
       }
@@ -236,6 +247,8 @@ async function startAsRoot(isolation: NamespaceIsolation, mounts: string[], scra
 /** Where a non-root task's connections leave: one interface, and the DNS relay's port if any. */
 interface Egress {
   iface: string;
+  /** The default route's interface, whose addresses and routes the namespace copies, when it is another. */
+  template: string | undefined;
   dnsPort: number | undefined;
 }
 
@@ -259,7 +272,7 @@ async function startRootless(isolation: NamespaceIsolation, mounts: string[], eg
     if (!programs.pasta) throw new Error('pasta not found');
     const pasta = [
       programs.pasta, '-f', '-q', '--config-net', '-T', 'none', '-U', egress.dnsPort === undefined ? 'none' : `53:${egress.dnsPort}`,
-      '--no-map-gw', '--outbound-if4', egress.iface, '--',
+      '--no-map-gw', '--outbound-if4', egress.iface, ...(egress.template === undefined ? [] : ['-i', egress.template]), '--',
     ];
     // pasta does not pass its death on: the holder gets its own parent-death signal.
     argv = [...pasta, programs.setpriv, '--pdeathsig', 'KILL', '--', ...unshare, ...bwrap];

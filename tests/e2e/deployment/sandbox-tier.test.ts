@@ -313,15 +313,13 @@ print("pasta-start", f"{start:.1f}", f"{start:.1f}")
   }, 180_000);
 });
 
-// codegod's executor starts pasta on the holder's namespaces (--userns/--netns). As the
-// non-root agent inside a container that fails ("Couldn't switch to pasta namespaces"; with
-// no default route, "External interface not usable"), so a task with the network on does not
-// start there, and the executor does not bind pasta to one interface yet. What works is
-// measured above: pasta starting the task's holder, commands entering its namespaces, and
-// --outbound-if4. Until the executor does that, these two fail, and say so here.
+// codegod's own executor, as the non-root agent: pasta starts each task's holder in the user
+// and network namespaces it creates (network on), unshare does (network off); commands enter
+// them. pasta is bound to the default route's interface, and names resolve through codegod's
+// relay to Docker's resolver on the container's loopback.
 describe("codegod's own executor in the container", () => {
   /** Runs PROGRAM (Python) as an agent command through codegod's Sandbox, in the agent container. */
-  async function throughCodegod(program: string): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string }> {
+  async function throughCodegod(program: string, env: Record<string, string> = {}): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string; written: string }> {
     const payload = Buffer.from(program).toString('base64');
     const driver = `
 import { loadConfig } from '/app/dist/shared/config.js';
@@ -332,37 +330,81 @@ const config = loadConfig({ ...process.env, REDIS_PASSWORD_FILE: '/run/secrets/r
 const isolation = await detectIsolation(compileOptions(config).sandbox.isolation);
 const sandbox = await Sandbox.forBuild({ root: '/workspace', buildId: 'tier', sink: { record: async () => undefined }, isolation });
 try {
+  await sandbox.writeFile('note.txt', 'from a file action');
   const r = await sandbox.run({ command: 'python3', args: ['-c', "import base64; exec(base64.b64decode('${payload}'))"], timeoutMs: 60000 });
-  console.log(JSON.stringify({ tier: isolation.description, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));
+  const written = await sandbox.readFile('out.txt').catch((err) => 'unread: ' + err.message);
+  console.log(JSON.stringify({ tier: isolation.description, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, written }));
 } catch (err) {
-  console.log(JSON.stringify({ tier: isolation.description, exitCode: null, stdout: '', stderr: String(err?.message ?? err) }));
+  console.log(JSON.stringify({ tier: isolation.description, exitCode: null, stdout: '', stderr: String(err?.message ?? err), written: '' }));
 } finally {
   await sandbox.close();
 }
 `;
-    const r = await onStack(['exec', '-i', '-w', '/app', agent, 'node', '--input-type=module', '-'], driver);
+    const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const r = await onStack(['exec', '-i', ...vars, '-w', '/app', agent, 'node', '--input-type=module', '-'], driver);
     if (r.exitCode !== 0) throw new Error(`the driver failed: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
   }
 
-  it.fails('names the namespaces tier and keeps secrets and other processes out of reach', async () => {
-    const r = await throughCodegod(`
+  /** Command lines in the agent container that match `pattern` (a regex that does not match itself). */
+  async function leftIn(pattern: string): Promise<string> {
+    const r = await onStack(['exec', agent, 'sh', '-c', `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done | grep -E -- '${pattern}' || true`]);
+    return r.stdout.trim();
+  }
+
+  // Each command writes out.txt, reads the file action's note, and leaves a setsid'd daemon
+  // behind that must not outlive it.
+  const COMMON = `
+import os, subprocess
+open("out.txt", "w").write("written by the command")
+print("note:", open("note.txt").read())
+subprocess.Popen(["setsid", "sleep", "4321"], start_new_session=True)
+`;
+
+  for (const network of ['on', 'off'] as const) {
+    it(`network ${network}: names the namespaces tier, runs commands and file actions, keeps secrets and other processes out of reach, leaves no process`, async () => {
+      const r = await throughCodegod(`${COMMON}
 import glob
 for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/run/secrets/*"):
     try: print(open(path, "rb").read().decode(errors="replace"))
     except OSError: pass
-`);
-    expect(r.tier).toMatch(/^namespaces/);
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).not.toContain(CANARY);
-    expect(r.stdout).not.toContain(SECRET);
-  });
+`, { CODEGOD_SANDBOX_NETWORK: network });
+      expect(r.tier).toMatch(network === 'on' ? /^namespaces:/ : /^namespaces, network off/);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain('note: from a file action');
+      expect(r.written).toBe('written by the command');
+      expect(r.stdout).not.toContain(CANARY);
+      expect(r.stdout).not.toContain(SECRET);
+      expect(await leftIn('sleep 432[1]')).toBe('');
+      expect(await leftIn('sleep infinit[y]')).toBe('');
+    });
+  }
 
-  it.fails('its commands reach the outside but not Redis', async () => {
-    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]));
+  it('its commands reach the outside but not Redis nor another container on egress, and resolve names through Docker’s resolver', async () => {
+    const r = await throughCodegod(`${PROBE([['redis', redisIp, 6379], ['egress-peer', peerIp, 8000], ['outside', OUTSIDE.ip, OUTSIDE.port]])}
+import socket
+print("resolved", socket.gethostbyname("${tag}-peer"))
+`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^outside reachable$/m);
     expect(r.stdout).toMatch(/^redis unreachable/m);
+    expect(r.stdout).toMatch(/^egress-peer unreachable/m);
+    expect(r.stdout).toContain(`resolved ${peerIp}`);
+  });
+
+  it('with the network off, its commands reach nothing but loopback', async () => {
+    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_NETWORK: 'off' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^redis unreachable/m);
+    expect(r.stdout).toMatch(/^outside unreachable/m);
+  });
+
+  it('CODEGOD_SANDBOX_OUTBOUND: its commands leave through the interface that reaches that host, and nowhere else', async () => {
+    // The Redis container's name stands in for the devops engine: the interface on backplane.
+    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_OUTBOUND: `${tag}-redis` });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^redis reachable$/m);
+    expect(r.stdout).toMatch(/^outside unreachable/m);
   });
 });
 
