@@ -399,6 +399,35 @@ print("resolved", socket.gethostbyname("${tag}-peer"))
     expect(r.stdout).toMatch(/^outside unreachable/m);
   });
 
+  it('per-command cost through codegod’s executor', async () => {
+    const driver = (network: string) => `
+import { loadConfig } from '/app/dist/shared/config.js';
+import { compileOptions } from '/app/dist/shared/options.js';
+import { detectIsolation } from '/app/dist/shared/sandbox/executor/isolation.js';
+import { Sandbox } from '/app/dist/shared/sandbox/sandbox.js';
+const config = loadConfig({ ...process.env, CODEGOD_SANDBOX_NETWORK: '${network}' });
+const isolation = await detectIsolation(compileOptions(config).sandbox.isolation);
+const sandbox = await Sandbox.forBuild({ root: '/workspace', buildId: 'cost', sink: { record: async () => undefined }, isolation });
+const timed = async () => { const t = performance.now(); const r = await sandbox.run({ command: 'true', args: [], timeoutMs: 60000 }); if (r.exitCode !== 0) throw new Error('exit ' + r.exitCode); return performance.now() - t; };
+const first = await timed();
+const ts = [];
+for (let i = 0; i < 30; i++) ts.push(await timed());
+ts.sort((a, b) => a - b);
+await sandbox.close();
+console.log(JSON.stringify({ first, p50: ts[15], p99: ts[29] }));
+`;
+    const line: string[] = [];
+    for (const network of ['on', 'off']) {
+      const r = await onStack(['exec', '-i', '-w', '/app', agent, 'node', '--input-type=module', '-'], driver(network));
+      expect(r.exitCode, r.stderr).toBe(0);
+      const ms = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { first: number; p50: number; p99: number };
+      // The first command starts the task's holder (and pasta) too.
+      expect(ms.first).toBeGreaterThan(ms.p50);
+      line.push(`network ${network}: first command ${ms.first.toFixed(1)}, then p50 ${ms.p50.toFixed(1)} p99 ${ms.p99.toFixed(1)}`);
+    }
+    console.log(`sandbox-tier: ms per \`true\` through Sandbox.run in the container (30 runs): ${line.join('; ')}`);
+  }, 120_000);
+
   it('CODEGOD_SANDBOX_OUTBOUND: its commands leave through the interface that reaches that host, and nowhere else', async () => {
     // The Redis container's name stands in for the devops engine: the interface on backplane.
     const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_OUTBOUND: `${tag}-redis` });
