@@ -270,8 +270,9 @@ async function startRootless(isolation: NamespaceIsolation, mounts: string[], eg
     argv = [programs.unshare, '--user', '--map-root-user', ...unshare.slice(1, -1), '--', programs.bwrap, '--unshare-net', ...bwrap.slice(1)];
   } else {
     if (!programs.pasta) throw new Error('pasta not found');
+    // IPv4 only: the binding to one interface is --outbound-if4's; IPv6 sockets would be unbound.
     const pasta = [
-      programs.pasta, '-f', '-q', '--config-net', '-T', 'none', '-U', egress.dnsPort === undefined ? 'none' : `53:${egress.dnsPort}`,
+      programs.pasta, '-f', '-q', '--config-net', '-4', '-T', 'none', '-U', egress.dnsPort === undefined ? 'none' : `53:${egress.dnsPort}`,
       '--no-map-gw', '--outbound-if4', egress.iface, ...(egress.template === undefined ? [] : ['-i', egress.template]), '--',
     ];
     // pasta does not pass its death on: the holder gets its own parent-death signal.
