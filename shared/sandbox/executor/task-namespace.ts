@@ -41,10 +41,17 @@ function lstatIf(path: string): Stats | undefined {
 /**
  * The mount arguments shared by a task's holder and its commands: the whole file system
  * read-only, private /tmp-like directories, every build's workspace hidden except this one
- * (bound writable), codegod's secrets hidden, and `files` bound read-only over their targets.
+ * (bound writable), codegod's secrets hidden, `files` bound read-only over their targets, and
+ * /proc fresh or, where it is masked, an empty tmpfs.
  */
-export function mountArgs(workspaceRoot: string, workspace: string, hide: readonly string[], files: ReadonlyArray<readonly [source: string, target: string]> = []): string[] {
-  const args = ['--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev'];
+export function mountArgs(
+  workspaceRoot: string,
+  workspace: string,
+  hide: readonly string[],
+  files: ReadonlyArray<readonly [source: string, target: string]> = [],
+  proc: 'fresh' | 'hidden' = 'fresh',
+): string[] {
+  const args = ['--ro-bind', '/', '/', ...(proc === 'fresh' ? ['--proc', '/proc'] : ['--tmpfs', '/proc']), '--dev', '/dev'];
   const covered: string[] = [];
   for (const dir of PRIVATE_DIRS) {
     // /var/run is usually a link to /run, already covered.
@@ -109,7 +116,7 @@ export class TaskNamespace {
     const scratch = await mkdtemp(join(tmpdir(), 'codegod-ns-'));
     const rootless = process.getuid?.() !== 0;
     let relay: DnsRelay | undefined;
-    let mounts = mountArgs(dirs.root, dirs.workspace, settings.hide);
+    let mounts = mountArgs(dirs.root, dirs.workspace, settings.hide, [], isolation.proc);
     let cgroup: string | null = null;
     let started: Holder | undefined;
     try {
@@ -129,7 +136,7 @@ export class TaskNamespace {
             relay = await DnsRelay.start(resolver);
             const file = join(scratch, 'resolv.conf');
             writeFileSync(file, sandboxResolvConf(resolvConf));
-            mounts = mountArgs(dirs.root, dirs.workspace, settings.hide, [[file, '/etc/resolv.conf']]);
+            mounts = mountArgs(dirs.root, dirs.workspace, settings.hide, [[file, '/etc/resolv.conf']], isolation.proc);
           }
           const iface = await outboundInterface(settings.outbound);
           const template = settings.outbound === undefined ? undefined : await outboundInterface(undefined).catch(() => undefined);
@@ -181,7 +188,9 @@ export class TaskNamespace {
     // As non-root the caller's /proc belongs to a pid namespace of another user namespace,
     // which bubblewrap (root of the task's user namespace) may not read: a pid namespace and a
     // /proc of the task's own come first. There every capability is dropped for the command.
-    const rootless = this.asRoot ? [] : [programs.unshare, '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
+    // With /proc masked no fresh one can be mounted; bubblewrap then runs in the caller's pid
+    // namespace, whose /proc it reads.
+    const rootless = this.asRoot || this.isolation.proc === 'hidden' ? [] : [programs.unshare, '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
     const bwrap = [
       programs.bwrap, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session',
       ...(this.asRoot ? [] : ['--cap-drop', 'ALL']),
@@ -263,7 +272,7 @@ interface Egress {
  */
 async function startRootless(isolation: NamespaceIsolation, mounts: string[], egress: Egress | undefined): Promise<Holder> {
   const { programs } = isolation;
-  const unshare = [programs.unshare, '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--'];
+  const unshare = isolation.proc === 'fresh' ? [programs.unshare, '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--'] : [programs.unshare, '--mount', '--fork', '--kill-child', '--'];
   const bwrap = [programs.bwrap, '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session', ...mounts, '--', 'sleep', 'infinity'];
   let argv: string[];
   if (egress === undefined) {

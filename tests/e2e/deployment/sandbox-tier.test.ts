@@ -80,6 +80,14 @@ function tunDevice(): string {
   return node;
 }
 
+/** The role agents' security flags without the option matching `pattern`. */
+const withoutOpt = (pattern: RegExp) => {
+  const flags = roleAgentSecurity();
+  const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
+  flags.splice(i, 2);
+  return flags;
+};
+
 async function onStack(args: string[], input?: string) {
   return docker(args, { engine: STACK_ENGINE, timeoutMs: 120_000, ...(input === undefined ? {} : { input }) });
 }
@@ -319,7 +327,7 @@ print("pasta-start", f"{start:.1f}", f"{start:.1f}")
 // relay to Docker's resolver on the container's loopback.
 describe("codegod's own executor in the container", () => {
   /** Runs PROGRAM (Python) as an agent command through codegod's Sandbox, in the agent container. */
-  async function throughCodegod(program: string, env: Record<string, string> = {}): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string; written: string }> {
+  async function throughCodegod(program: string, env: Record<string, string> = {}, container = agent): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string; written: string }> {
     const payload = Buffer.from(program).toString('base64');
     const driver = `
 import { loadConfig } from '/app/dist/shared/config.js';
@@ -341,14 +349,14 @@ try {
 }
 `;
     const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-    const r = await onStack(['exec', '-i', ...vars, '-w', '/app', agent, 'node', '--input-type=module', '-'], driver);
+    const r = await onStack(['exec', '-i', ...vars, '-w', '/app', container, 'node', '--input-type=module', '-'], driver);
     if (r.exitCode !== 0) throw new Error(`the driver failed: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
   }
 
   /** Command lines in the agent container that match `pattern` (a regex that does not match itself). */
-  async function leftIn(pattern: string): Promise<string> {
-    const r = await onStack(['exec', agent, 'sh', '-c', `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done | grep -E -- '${pattern}' || true`]);
+  async function leftIn(pattern: string, container = agent): Promise<string> {
+    const r = await onStack(['exec', container, 'sh', '-c', `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done | grep -E -- '${pattern}' || true`]);
     return r.stdout.trim();
   }
 
@@ -428,6 +436,34 @@ console.log(JSON.stringify({ first, p50: ts[15], p99: ts[29] }));
     console.log(`sandbox-tier: ms per \`true\` through Sandbox.run in the container (30 runs): ${line.join('; ')}`);
   }, 120_000);
 
+  it('with /proc masked (docker-compose v1): network off runs with /proc hidden; network on is refused with the reason', async () => {
+    const masked = `${tag}-agent-masked`;
+    created.containers.push(masked);
+    await stackOk([
+      'run', '-d', '--name', masked, '--network', `${tag}-backplane`, ...withoutOpt(/^systempaths=/),
+      '-v', `${join(scratch, 'redis_password')}:/run/secrets/redis_password:ro`, '-v', '/workspace',
+      '--entrypoint', '/usr/bin/tini', CODEGOD_TEST_IMAGE, '--', 'env', `CODEGOD_TEST_CANARY=${CANARY}`, 'sleep', '3600',
+    ]);
+    const off = await throughCodegod(`${COMMON}
+import glob
+print("pids", len(glob.glob("/proc/[0-9]*")))
+for path in glob.glob("/run/secrets/*"):
+    try: print(open(path).read())
+    except OSError: pass
+`, { CODEGOD_SANDBOX_NETWORK: 'off' }, masked);
+    expect(off.tier).toMatch(/^namespaces, network off.*\/proc hidden/);
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stdout).toContain('note: from a file action');
+    expect(off.written).toBe('written by the command');
+    expect(off.stdout).toContain('pids 0');
+    expect(off.stdout).not.toContain(SECRET);
+    expect(await leftIn('sleep 432[1]', masked)).toBe('');
+    expect(await leftIn('sleep infinit[y]', masked)).toBe('');
+    const on = await throughCodegod('print("ran")', {}, masked);
+    expect(on.tier).toMatch(/^unavailable: \/proc is masked here.*CODEGOD_SANDBOX_NETWORK=off/);
+    expect(on.stdout).not.toContain('ran');
+  });
+
   it('CODEGOD_SANDBOX_OUTBOUND: its commands leave through the interface that reaches that host, and nowhere else', async () => {
     // The Redis container's name stands in for the devops engine: the interface on backplane.
     const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_OUTBOUND: `${tag}-redis` });
@@ -446,12 +482,6 @@ describe('where the container tier is refused', () => {
     return r.stderr;
   }
 
-  const withoutOpt = (pattern: RegExp) => {
-    const flags = roleAgentSecurity();
-    const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
-    flags.splice(i, 2);
-    return flags;
-  };
 
   it("Docker's default seccomp profile: no namespace at all", async () => {
     expect(await bwrapIn(withoutOpt(/^seccomp=/))).toMatch(/No permissions to create new namespace/);
