@@ -180,6 +180,11 @@ export const ConfigSchema = z.object({
   CODEGOD_SANDBOX: z.enum(['auto', 'namespaces', 'host']).default('auto'),
   /** `on`: egress through pasta, without the host's loopback or gateway; `off`: loopback only. */
   CODEGOD_SANDBOX_NETWORK: z.enum(['on', 'off']).default('on'),
+  /**
+   * A host or address: commands' connections leave only through the interface that reaches
+   * it (pasta --outbound-if4) when codegod runs as non-root. Unset: the default route's.
+   */
+  CODEGOD_SANDBOX_OUTBOUND: z.string().min(1).optional(),
   /** Processes (and threads) all commands of one task may have at once. */
   CODEGOD_SANDBOX_PIDS: int(512, 16, 1_000_000),
   /** Heap (RLIMIT_DATA) of each process a command starts, in MiB. */

@@ -167,6 +167,8 @@ export interface IsolationOptions {
   mode: 'auto' | 'namespaces' | 'host';
   /** CODEGOD_SANDBOX_NETWORK: on gives egress through pasta without the host's loopback; off leaves only lo. @default 'on' */
   network: 'on' | 'off';
+  /** CODEGOD_SANDBOX_OUTBOUND: the host whose interface commands' connections leave through (non-root); unset, the default route's. @default none */
+  outbound?: string | undefined;
   /** CODEGOD_SANDBOX_PIDS: processes all commands of one task may have at once. @default 512 */
   pids: number;
   /** CODEGOD_SANDBOX_MEMORY_MB: RLIMIT_DATA of each process, in MiB. @default 2048 */
@@ -310,6 +312,7 @@ export function compileOptions(config: Config): CodegodOptions {
       isolation: {
         mode: config.CODEGOD_SANDBOX,
         network: config.CODEGOD_SANDBOX_NETWORK,
+        outbound: config.CODEGOD_SANDBOX_OUTBOUND,
         pids: config.CODEGOD_SANDBOX_PIDS,
         memoryMb: config.CODEGOD_SANDBOX_MEMORY_MB,
         cpuSeconds: config.CODEGOD_SANDBOX_CPU_SECONDS,

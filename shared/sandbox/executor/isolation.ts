@@ -20,12 +20,21 @@ export interface IsolationPrograms {
   nsenter: string;
   prlimit: string;
   setpriv: string;
+  unshare: string;
   /** Absent with the network off. */
   pasta?: string;
 }
 
 export type Isolation =
-  | { tier: 'namespaces'; settings: IsolationOptions; programs: IsolationPrograms; pidsCgroup: string | null; description: string }
+  | {
+      tier: 'namespaces';
+      settings: IsolationOptions;
+      programs: IsolationPrograms;
+      pidsCgroup: string | null;
+      /** `hidden`: /proc is masked here (docker-compose v1, Kubernetes' default procMount), so commands get an empty one, not a fresh one. */
+      proc: 'fresh' | 'hidden';
+      description: string;
+    }
   | { tier: 'host'; settings: IsolationOptions; description: string; warning: string }
   | { tier: 'unavailable'; settings: IsolationOptions; description: string; reason: string };
 
@@ -89,10 +98,10 @@ function pidsCgroupBase(): string | null {
   return null;
 }
 
-function describeNamespaces(s: IsolationOptions, pidsCgroup: string | null): string {
+function describeNamespaces(s: IsolationOptions, pidsCgroup: string | null, proc: 'fresh' | 'hidden'): string {
   const net = s.network === 'on' ? 'network through pasta (egress, no host loopback)' : 'network off (loopback only)';
   const pids = pidsCgroup !== null ? `${s.pids} processes per task (cgroup)` : process.getuid?.() === 0 ? 'no process limit (root without a writable pids cgroup)' : `${s.pids} processes (RLIMIT_NPROC)`;
-  return `namespaces${s.network === 'off' ? ', network off' : ''}: bubblewrap mount/pid/ipc/uts namespaces, ${net}, ${pids}, ${s.memoryMb} MiB heap and ${s.cpuSeconds} CPU s per process`;
+  return `namespaces${s.network === 'off' ? ', network off' : ''}: bubblewrap mount/pid/ipc/uts namespaces, ${net}, ${pids}, ${s.memoryMb} MiB heap and ${s.cpuSeconds} CPU s per process${proc === 'hidden' ? ', /proc hidden (masked here, no fresh one)' : ''}`;
 }
 
 /** Tries the isolation the settings ask for; never throws. */
@@ -108,7 +117,7 @@ export async function detectIsolation(settings: IsolationOptions): Promise<Isola
   const unavailable = (reason: string): Isolation => ({ tier: 'unavailable', settings, reason, description: `unavailable: ${reason}` });
   const bwrap = findProgram(settings.bwrap);
   if (bwrap === null) return unavailable(`bubblewrap (${settings.bwrap}) not found: install it (apt-get install bubblewrap), ${FIX_HOST}`);
-  const tools = { nsenter: findProgram('nsenter'), prlimit: findProgram('prlimit'), setpriv: findProgram('setpriv') };
+  const tools = { nsenter: findProgram('nsenter'), prlimit: findProgram('prlimit'), setpriv: findProgram('setpriv'), unshare: findProgram('unshare') };
   const missing = Object.entries(tools).filter(([, p]) => p === null).map(([n]) => n);
   if (missing.length > 0) return unavailable(`${missing.join(', ')} not found: install util-linux, ${FIX_HOST}`);
   let pasta: string | undefined;
@@ -118,14 +127,28 @@ export async function detectIsolation(settings: IsolationOptions): Promise<Isola
       return unavailable(`pasta (${settings.pasta}) not found: install passt (apt-get install passt), or set CODEGOD_SANDBOX_NETWORK=off, ${FIX_HOST}`);
     }
   }
-  const tried = await run(bwrap, ['--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--', 'true']);
+  const probe = (proc: string[]) => run(bwrap, ['--unshare-pid', '--unshare-net', '--die-with-parent', '--ro-bind', '/', '/', ...proc, '--dev', '/dev', '--tmpfs', '/tmp', '--', 'true']);
+  let tried = await probe(['--proc', '/proc']);
+  let proc: 'fresh' | 'hidden' = 'fresh';
+  // A masked /proc (Docker's masked paths) refuses a fresh one; commands can do with an empty one.
+  if (!tried.ok && /Can't mount proc/.test(tried.stderr)) {
+    const hidden = await probe(['--tmpfs', '/proc']);
+    if (hidden.ok) {
+      tried = hidden;
+      proc = 'hidden';
+    }
+  }
   if (!tried.ok) {
     const why = tried.stderr.split('\n')[0]?.replace(/^bwrap: /, '') ?? 'failed';
     return unavailable(`bubblewrap cannot create namespaces here (${why}): allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or a seccomp profile that permits them in a container), ${FIX_HOST}`);
   }
+  // pasta starts its command in a pid namespace of its own, whose /proc bubblewrap needs.
+  if (proc === 'hidden' && settings.network === 'on' && process.getuid?.() !== 0) {
+    return unavailable(`/proc is masked here, so pasta cannot start a task's network as non-root: set CODEGOD_SANDBOX_NETWORK=off, or unmask /proc (security_opt systempaths=unconfined), ${FIX_HOST}`);
+  }
   const pidsCgroup = pidsCgroupBase();
-  const programs: IsolationPrograms = { bwrap, nsenter: tools.nsenter!, prlimit: tools.prlimit!, setpriv: tools.setpriv!, ...(pasta ? { pasta } : {}) };
-  return { tier: 'namespaces', settings, programs, pidsCgroup, description: describeNamespaces(settings, pidsCgroup) };
+  const programs: IsolationPrograms = { bwrap, nsenter: tools.nsenter!, prlimit: tools.prlimit!, setpriv: tools.setpriv!, unshare: tools.unshare!, ...(pasta ? { pasta } : {}) };
+  return { tier: 'namespaces', settings, programs, pidsCgroup, proc, description: describeNamespaces(settings, pidsCgroup, proc) };
 }
 
 const detected = new Map<string, Promise<Isolation>>();

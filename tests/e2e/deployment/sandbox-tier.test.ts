@@ -80,6 +80,14 @@ function tunDevice(): string {
   return node;
 }
 
+/** The role agents' security flags without the option matching `pattern`. */
+const withoutOpt = (pattern: RegExp) => {
+  const flags = roleAgentSecurity();
+  const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
+  flags.splice(i, 2);
+  return flags;
+};
+
 async function onStack(args: string[], input?: string) {
   return docker(args, { engine: STACK_ENGINE, timeoutMs: 120_000, ...(input === undefined ? {} : { input }) });
 }
@@ -313,15 +321,13 @@ print("pasta-start", f"{start:.1f}", f"{start:.1f}")
   }, 180_000);
 });
 
-// codegod's executor starts pasta on the holder's namespaces (--userns/--netns). As the
-// non-root agent inside a container that fails ("Couldn't switch to pasta namespaces"; with
-// no default route, "External interface not usable"), so a task with the network on does not
-// start there, and the executor does not bind pasta to one interface yet. What works is
-// measured above: pasta starting the task's holder, commands entering its namespaces, and
-// --outbound-if4. Until the executor does that, these two fail, and say so here.
+// codegod's own executor, as the non-root agent: pasta starts each task's holder in the user
+// and network namespaces it creates (network on), unshare does (network off); commands enter
+// them. pasta is bound to the default route's interface, and names resolve through codegod's
+// relay to Docker's resolver on the container's loopback.
 describe("codegod's own executor in the container", () => {
   /** Runs PROGRAM (Python) as an agent command through codegod's Sandbox, in the agent container. */
-  async function throughCodegod(program: string): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string }> {
+  async function throughCodegod(program: string, env: Record<string, string> = {}, container = agent): Promise<{ tier: string; exitCode: number | null; stdout: string; stderr: string; written: string }> {
     const payload = Buffer.from(program).toString('base64');
     const driver = `
 import { loadConfig } from '/app/dist/shared/config.js';
@@ -332,37 +338,138 @@ const config = loadConfig({ ...process.env, REDIS_PASSWORD_FILE: '/run/secrets/r
 const isolation = await detectIsolation(compileOptions(config).sandbox.isolation);
 const sandbox = await Sandbox.forBuild({ root: '/workspace', buildId: 'tier', sink: { record: async () => undefined }, isolation });
 try {
+  await sandbox.writeFile('note.txt', 'from a file action');
   const r = await sandbox.run({ command: 'python3', args: ['-c', "import base64; exec(base64.b64decode('${payload}'))"], timeoutMs: 60000 });
-  console.log(JSON.stringify({ tier: isolation.description, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }));
+  const written = await sandbox.readFile('out.txt').catch((err) => 'unread: ' + err.message);
+  console.log(JSON.stringify({ tier: isolation.description, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, written }));
 } catch (err) {
-  console.log(JSON.stringify({ tier: isolation.description, exitCode: null, stdout: '', stderr: String(err?.message ?? err) }));
+  console.log(JSON.stringify({ tier: isolation.description, exitCode: null, stdout: '', stderr: String(err?.message ?? err), written: '' }));
 } finally {
   await sandbox.close();
 }
 `;
-    const r = await onStack(['exec', '-i', '-w', '/app', agent, 'node', '--input-type=module', '-'], driver);
+    const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const r = await onStack(['exec', '-i', ...vars, '-w', '/app', container, 'node', '--input-type=module', '-'], driver);
     if (r.exitCode !== 0) throw new Error(`the driver failed: ${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
   }
 
-  it.fails('names the namespaces tier and keeps secrets and other processes out of reach', async () => {
-    const r = await throughCodegod(`
+  /** Command lines in the agent container that match `pattern` (a regex that does not match itself). */
+  async function leftIn(pattern: string, container = agent): Promise<string> {
+    const r = await onStack(['exec', container, 'sh', '-c', `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done | grep -E -- '${pattern}' || true`]);
+    return r.stdout.trim();
+  }
+
+  // Each command writes out.txt, reads the file action's note, and leaves a setsid'd daemon
+  // behind that must not outlive it.
+  const COMMON = `
+import os, subprocess
+open("out.txt", "w").write("written by the command")
+print("note:", open("note.txt").read())
+subprocess.Popen(["setsid", "sleep", "4321"], start_new_session=True)
+`;
+
+  for (const network of ['on', 'off'] as const) {
+    it(`network ${network}: names the namespaces tier, runs commands and file actions, keeps secrets and other processes out of reach, leaves no process`, async () => {
+      const r = await throughCodegod(`${COMMON}
 import glob
 for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/run/secrets/*"):
     try: print(open(path, "rb").read().decode(errors="replace"))
     except OSError: pass
-`);
-    expect(r.tier).toMatch(/^namespaces/);
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).not.toContain(CANARY);
-    expect(r.stdout).not.toContain(SECRET);
-  });
+`, { CODEGOD_SANDBOX_NETWORK: network });
+      expect(r.tier).toMatch(network === 'on' ? /^namespaces:/ : /^namespaces, network off/);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain('note: from a file action');
+      expect(r.written).toBe('written by the command');
+      expect(r.stdout).not.toContain(CANARY);
+      expect(r.stdout).not.toContain(SECRET);
+      expect(await leftIn('sleep 432[1]')).toBe('');
+      expect(await leftIn('sleep infinit[y]')).toBe('');
+    });
+  }
 
-  it.fails('its commands reach the outside but not Redis', async () => {
-    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]));
+  it('its commands reach the outside but not Redis nor another container on egress, and resolve names through Docker’s resolver', async () => {
+    const r = await throughCodegod(`${PROBE([['redis', redisIp, 6379], ['egress-peer', peerIp, 8000], ['outside', OUTSIDE.ip, OUTSIDE.port]])}
+import socket
+print("resolved", socket.gethostbyname("${tag}-peer"))
+`);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^outside reachable$/m);
     expect(r.stdout).toMatch(/^redis unreachable/m);
+    expect(r.stdout).toMatch(/^egress-peer unreachable/m);
+    expect(r.stdout).toContain(`resolved ${peerIp}`);
+  });
+
+  it('with the network off, its commands reach nothing but loopback', async () => {
+    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_NETWORK: 'off' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^redis unreachable/m);
+    expect(r.stdout).toMatch(/^outside unreachable/m);
+  });
+
+  it('per-command cost through codegod’s executor', async () => {
+    const driver = (network: string) => `
+import { loadConfig } from '/app/dist/shared/config.js';
+import { compileOptions } from '/app/dist/shared/options.js';
+import { detectIsolation } from '/app/dist/shared/sandbox/executor/isolation.js';
+import { Sandbox } from '/app/dist/shared/sandbox/sandbox.js';
+const config = loadConfig({ ...process.env, CODEGOD_SANDBOX_NETWORK: '${network}' });
+const isolation = await detectIsolation(compileOptions(config).sandbox.isolation);
+const sandbox = await Sandbox.forBuild({ root: '/workspace', buildId: 'cost', sink: { record: async () => undefined }, isolation });
+const timed = async () => { const t = performance.now(); const r = await sandbox.run({ command: 'true', args: [], timeoutMs: 60000 }); if (r.exitCode !== 0) throw new Error('exit ' + r.exitCode); return performance.now() - t; };
+const first = await timed();
+const ts = [];
+for (let i = 0; i < 30; i++) ts.push(await timed());
+ts.sort((a, b) => a - b);
+await sandbox.close();
+console.log(JSON.stringify({ first, p50: ts[15], p99: ts[29] }));
+`;
+    const line: string[] = [];
+    for (const network of ['on', 'off']) {
+      const r = await onStack(['exec', '-i', '-w', '/app', agent, 'node', '--input-type=module', '-'], driver(network));
+      expect(r.exitCode, r.stderr).toBe(0);
+      const ms = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { first: number; p50: number; p99: number };
+      // The first command starts the task's holder (and pasta) too.
+      expect(ms.first).toBeGreaterThan(ms.p50);
+      line.push(`network ${network}: first command ${ms.first.toFixed(1)}, then p50 ${ms.p50.toFixed(1)} p99 ${ms.p99.toFixed(1)}`);
+    }
+    console.log(`sandbox-tier: ms per \`true\` through Sandbox.run in the container (30 runs): ${line.join('; ')}`);
+  }, 120_000);
+
+  it('with /proc masked (docker-compose v1): network off runs with /proc hidden; network on is refused with the reason', async () => {
+    const masked = `${tag}-agent-masked`;
+    created.containers.push(masked);
+    await stackOk([
+      'run', '-d', '--name', masked, '--network', `${tag}-backplane`, ...withoutOpt(/^systempaths=/),
+      '-v', `${join(scratch, 'redis_password')}:/run/secrets/redis_password:ro`, '-v', '/workspace',
+      '--entrypoint', '/usr/bin/tini', CODEGOD_TEST_IMAGE, '--', 'env', `CODEGOD_TEST_CANARY=${CANARY}`, 'sleep', '3600',
+    ]);
+    const off = await throughCodegod(`${COMMON}
+import glob
+print("pids", len(glob.glob("/proc/[0-9]*")))
+for path in glob.glob("/run/secrets/*"):
+    try: print(open(path).read())
+    except OSError: pass
+`, { CODEGOD_SANDBOX_NETWORK: 'off' }, masked);
+    expect(off.tier).toMatch(/^namespaces, network off.*\/proc hidden/);
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stdout).toContain('note: from a file action');
+    expect(off.written).toBe('written by the command');
+    expect(off.stdout).toContain('pids 0');
+    expect(off.stdout).not.toContain(SECRET);
+    expect(await leftIn('sleep 432[1]', masked)).toBe('');
+    expect(await leftIn('sleep infinit[y]', masked)).toBe('');
+    const on = await throughCodegod('print("ran")', {}, masked);
+    expect(on.tier).toMatch(/^unavailable: \/proc is masked here.*CODEGOD_SANDBOX_NETWORK=off/);
+    expect(on.stdout).not.toContain('ran');
+  });
+
+  it('CODEGOD_SANDBOX_OUTBOUND: its commands leave through the interface that reaches that host, and nowhere else', async () => {
+    // The Redis container's name stands in for the devops engine: the interface on backplane.
+    const r = await throughCodegod(PROBE([['redis', redisIp, 6379], ['outside', OUTSIDE.ip, OUTSIDE.port]]), { CODEGOD_SANDBOX_OUTBOUND: `${tag}-redis` });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^redis reachable$/m);
+    expect(r.stdout).toMatch(/^outside unreachable/m);
   });
 });
 
@@ -375,12 +482,6 @@ describe('where the container tier is refused', () => {
     return r.stderr;
   }
 
-  const withoutOpt = (pattern: RegExp) => {
-    const flags = roleAgentSecurity();
-    const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
-    flags.splice(i, 2);
-    return flags;
-  };
 
   it("Docker's default seccomp profile: no namespace at all", async () => {
     expect(await bwrapIn(withoutOpt(/^seccomp=/))).toMatch(/No permissions to create new namespace/);
