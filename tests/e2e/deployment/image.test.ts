@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startScriptedLlmServer, type ScriptedLlmServer } from '../../../scripts/llm-server/server.js';
+import { roleAgentSecurity } from '../../helpers/agent-security.js';
 import { RedisServer, freePort } from '../../../shared/redis/redis-server.js';
 import { CODEGOD_TEST_IMAGE, docker, dockerOk, ensureCodegodImage, until } from '../../helpers/docker.js';
 import { ROOT } from '../../helpers/processes.js';
@@ -74,12 +75,14 @@ describe('the codegod image', () => {
 
   it('codegod doctor passes in it against Redis and the scripted LLM', async () => {
     const name = uniqueName('doctor');
+    // With the role agents' security settings, where agents' commands run: the namespaces tier.
     const r = await docker([
-      ...hardened(name), '-e', `REDIS_URL=${inject('redisUrl')}`, '-e', `VLLM_API_URL=${llm.url}`, '-e', 'LLM_MODEL=codegod-test',
+      'run', '--name', name, '--network', 'host', '-v', '/workspace', ...roleAgentSecurity(secrets), '-e', `REDIS_URL=${inject('redisUrl')}`, '-e', `VLLM_API_URL=${llm.url}`, '-e', 'LLM_MODEL=codegod-test',
       CODEGOD_TEST_IMAGE, 'codegod', 'doctor',
     ]);
     expect(r.stdout).toMatch(/Redis/);
     expect(r.stdout).not.toMatch(/^fail/m);
+    expect(r.stdout).toMatch(/^ok +isolation +namespaces/m);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
   });
 

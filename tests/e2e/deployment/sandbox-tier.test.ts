@@ -1,9 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CODEGOD_TEST_IMAGE,
@@ -16,7 +14,7 @@ import {
   ensureCodegodImage,
   until,
 } from '../../helpers/docker.js';
-import { ROOT } from '../../helpers/processes.js';
+import { roleAgentSecurity } from '../../helpers/agent-security.js';
 
 /**
  * The container tier of the agent sandbox, measured from outside: the codegod image run with
@@ -44,45 +42,10 @@ let agent = '';
 let redisIp = '';
 let peerIp = '';
 
-type Obj = Record<string, any>;
-
-/** `docker run` flags of the role agents' security settings, from the compose file. */
-function roleAgentSecurity(): string[] {
-  const compose = parse(readFileSync(join(ROOT, 'docker-compose.agents.yml'), 'utf8'), { merge: true }) as Obj;
-  const svc = compose.services['backend-agent'] as Obj;
-  const resolve = (v: string) => v.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
-  const flags = ['--user', '10001:10001', '--read-only', '--tmpfs', '/tmp:rw,nosuid,nodev,size=256m,mode=1777'];
-  for (const cap of svc.cap_drop as string[]) flags.push('--cap-drop', cap);
-  for (const opt of (svc.security_opt as string[]).map(resolve)) {
-    flags.push('--security-opt', opt.startsWith('seccomp=') ? `seccomp=${join(ROOT, opt.slice('seccomp='.length))}` : opt);
-  }
-  for (const device of (svc.devices as string[]).map(resolve)) {
-    const [, target] = device.split(':');
-    flags.push('--device', `${tunDevice()}:${target}`);
-  }
-  return flags;
-}
-
-/**
- * pasta opens /dev/net/tun as the non-root agent: the node must be 0666 (udev's default on
- * most distributions). Where the host keeps it 0600, a 0666 node of the same device stands in,
- * as CODEGOD_TUN_DEVICE does in the compose file.
- */
-function tunDevice(): string {
-  if ((statSync('/dev/net/tun').mode & 0o666) === 0o666) return '/dev/net/tun';
-  const node = join(scratch, 'tun');
-  try {
-    statSync(node);
-  } catch {
-    const r = spawnSync('mknod', ['-m', '0666', node, 'c', '10', '200'], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mknod ${node}: ${r.stderr}`);
-  }
-  return node;
-}
 
 /** The role agents' security flags without the option matching `pattern`. */
 const withoutOpt = (pattern: RegExp) => {
-  const flags = roleAgentSecurity();
+  const flags = roleAgentSecurity(scratch);
   const i = flags.findIndex((f, n) => f === '--security-opt' && pattern.test(flags[n + 1] ?? ''));
   flags.splice(i, 2);
   return flags;
@@ -183,7 +146,7 @@ beforeAll(async () => {
   agent = `${tag}-agent`;
   created.containers.push(agent);
   await stackOk([
-    'create', '--name', agent, '--network', `${tag}-backplane`, ...roleAgentSecurity(),
+    'create', '--name', agent, '--network', `${tag}-backplane`, ...roleAgentSecurity(scratch),
     '-v', `${secretFile}:/run/secrets/redis_password:ro`, '-v', '/workspace',
     '--entrypoint', '/usr/bin/tini', CODEGOD_TEST_IMAGE, '--', 'env', `CODEGOD_TEST_CANARY=${CANARY}`, 'sleep', '3600',
   ]);
