@@ -419,6 +419,10 @@ case $COMMAND in
       die "up failed (the output above says why); the containers it had started were removed (volumes and secrets are kept): fix the cause and run up again"
     fi
     echo "codegod is starting (LLM: $LLM_MODE$([[ $DOCKER_ENGINE -eq 1 ]] && echo ', with the devops agent'"'"'s Docker engine'))."
+    if [[ ${COMPOSE[0]} == docker-compose && $(setting CODEGOD_AGENT_PROC_OPT) == no-new-privileges \
+          && $(setting CODEGOD_SANDBOX) != host && $(setting CODEGOD_SANDBOX_NETWORK) != off ]]; then
+      echo "start-agents: warning: docker-compose v1 leaves the agents' /proc masked, where their commands' isolated network cannot start: agents refuse commands until you set CODEGOD_SANDBOX_NETWORK=off (no network for commands) or use Compose v2 ('docker compose')" >&2
+    fi
     echo "  dashboard:       http://127.0.0.1:$(setting_or CODEGOD_DASHBOARD_PORT 8080) (API token in $SECRETS_DIR/api_token: open the dashboard once with ?token=<it>)"
     echo "  redis commander: http://127.0.0.1:$(setting_or REDIS_COMMANDER_PORT 8081) (user $(setting_or REDIS_COMMANDER_USER admin), password in $SECRETS_DIR/redis_commander_password unless REDIS_COMMANDER_PASSWORD is set)"
     if [[ $LLM_MODE == gpu ]]; then

@@ -416,6 +416,14 @@ describe('prerequisites', () => {
     expect(result.calls.some((c) => c.argv[0] === 'docker' && c.argv[1] === 'compose' && c.argv[2] === '-f')).toBe(false);
     // v1 cannot say systempaths=unconfined: the agents get a no-op option in its place.
     expect(composeEnv(result).CODEGOD_AGENT_PROC_OPT).toBe('no-new-privileges');
+    // …where the agents' isolated network cannot start: one line says so and names the fixes.
+    expect(result.stderr).toMatch(/^start-agents: warning: docker-compose v1 .*CODEGOD_SANDBOX_NETWORK=off.*Compose v2/m);
+    for (const env of [{ CODEGOD_SANDBOX_NETWORK: 'off' }, { CODEGOD_SANDBOX: 'host' }]) {
+      const chosen = runScript(['up'], { stubs: 'docker+v1', env: { STUB_COMPOSE_PLUGIN: '0', ...env } });
+      expect(chosen.status).toBe(0);
+      expect(chosen.stderr).not.toMatch(/warning/);
+    }
+    expect(runScript(['up'], { stubs: 'docker+v1' }).stderr).not.toMatch(/warning/);
   });
 
   it('leaves the agents their unmasked /proc under the compose plugin, and a setting of it under v1', () => {

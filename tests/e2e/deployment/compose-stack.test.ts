@@ -98,6 +98,11 @@ beforeAll(async () => {
     AGENT_STOP_GRACE_PERIOD: '10s',
     AGENT_MEMORY_LIMIT: '1g',
     CODEGOD_TUN_DEVICE: tun,
+    // Debian's docker-compose here is v1, which cannot unmask the agents' /proc: their isolated
+    // network cannot start there, and the devops agent's commands need one to reach its
+    // engine. The stack's agents run their commands on the host tier; the isolation the
+    // role agents' settings give in a container is sandbox-tier.test.ts's.
+    CODEGOD_SANDBOX: 'host',
     // Slow enough that a build is still running when an agent is killed.
     SCRIPTED_LLM_LATENCY: 'ttft=300,tpot=4',
   };
