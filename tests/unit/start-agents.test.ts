@@ -418,7 +418,7 @@ describe('prerequisites', () => {
     expect(composeEnv(result).CODEGOD_AGENT_PROC_OPT).toBe('no-new-privileges');
     // …where the agents' isolated network cannot start: one line says so and names the fixes.
     expect(result.stderr).toMatch(/^start-agents: warning: docker-compose v1 .*CODEGOD_SANDBOX_NETWORK=off.*Compose v2/m);
-    for (const env of [{ CODEGOD_SANDBOX_NETWORK: 'off' }, { CODEGOD_SANDBOX: 'host' }]) {
+    for (const env of [{ CODEGOD_SANDBOX_NETWORK: 'off' }, { CODEGOD_SANDBOX: 'host' }] as Record<string, string>[]) {
       const chosen = runScript(['up'], { stubs: 'docker+v1', env: { STUB_COMPOSE_PLUGIN: '0', ...env } });
       expect(chosen.status).toBe(0);
       expect(chosen.stderr).not.toMatch(/warning/);
